@@ -1,0 +1,255 @@
+"""The tracker's pure logic: per-camera IOU tracking with EMA smoothing and label hysteresis.
+
+No Redis, no environment, no I/O: ``CameraTracker.update`` takes one frame's classified faces and
+returns what to publish; ``to_state``/``from_state`` give plain data for checkpointing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.tracker.association import BoxXYXY, associate
+from services.tracker.reorder import SeqReorderer
+from services.tracker.smoothing import LabelHysteresis, argmax_label, ema_box, ema_probs
+
+__all__ = ["CameraTracker", "Observation", "SeqReorderer", "TrackView", "TrackerConfig"]
+
+_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracking parameters; frame counts are in frames of the camera's seq numbering.
+
+    ``box_alpha``/``prob_alpha`` weight the new observation in the EMA (``alpha*new + (1-alpha)*old``).
+    Raises ``ValueError`` on out-of-range values.
+    """
+
+    iou_threshold: float = 0.4
+    box_alpha: float = 0.3
+    prob_alpha: float = 0.3
+    confirm_frames: int = 3
+    margin: float = 0.0
+    max_age: int = 10
+    min_hits: int = 1
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0.0 <= self.iou_threshold <= 1.0:
+            problems.append(f"iou_threshold={self.iou_threshold} not in 0..1")
+        for name in ("box_alpha", "prob_alpha"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                problems.append(f"{name}={getattr(self, name)} not in (0, 1]")
+        if self.confirm_frames < 1:
+            problems.append(f"confirm_frames={self.confirm_frames} < 1")
+        if self.margin < 0.0:
+            problems.append(f"margin={self.margin} < 0")
+        if self.max_age < 0:
+            problems.append(f"max_age={self.max_age} < 0")
+        if self.min_hits < 1:
+            problems.append(f"min_hits={self.min_hits} < 1")
+        if problems:
+            raise ValueError("invalid tracker config: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One detected and classified face in a frame: box in pixels, probabilities in 0..1 keyed by
+    canonical label (the same keys every frame), detector score in 0..1."""
+
+    box_xyxy: BoxXYXY
+    probs: Mapping[str, float]
+    score: float = 1.0
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """What is published for one visible track in one frame.
+
+    ``box_xyxy`` and ``probs`` are smoothed; ``label`` is the shown (hysteresis) label and
+    ``confidence`` its smoothed probability; ``raw_label`` is this frame's argmax of the raw
+    probabilities; ``hits`` counts matched frames; ``age_frames`` is ``seq - first_seq`` (0 when new).
+    """
+
+    track_id: int
+    box_xyxy: BoxXYXY
+    label: str
+    confidence: float
+    raw_label: str
+    probs: dict[str, float]
+    hits: int
+    age_frames: int
+
+
+@dataclass
+class _Track:
+    track_id: int
+    box_xyxy: BoxXYXY
+    last_box_xyxy: BoxXYXY
+    probs: dict[str, float]
+    labels: LabelHysteresis
+    first_seq: int
+    last_seq: int
+    hits: int = 1
+    confirmed: bool = False
+    raw_label: str = ""
+
+    def view(self, seq: int) -> TrackView:
+        shown = self.labels.shown
+        return TrackView(
+            track_id=self.track_id,
+            box_xyxy=self.box_xyxy,
+            label=shown,
+            confidence=self.probs[shown],
+            raw_label=self.raw_label,
+            probs=dict(self.probs),
+            hits=self.hits,
+            age_frames=seq - self.first_seq,
+        )
+
+
+class CameraTracker:
+    """Tracks the faces of one camera across frames numbered by a strictly increasing ``seq``.
+
+    A track unseen for more than ``max_age`` frames (counted by seq, so gaps age it) is dropped.
+    A tentative track (fewer than ``min_hits`` hits) is dropped as soon as an observed frame misses it;
+    a skipped frame only ages it. Track ids start at 1 and are never reused.
+    """
+
+    def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:  # noqa: B008 - frozen, shared safely
+        self.config = config
+        self.next_id = 1
+        self.last_seq: int | None = None
+        self._tracks: list[_Track] = []
+
+    def update(self, seq: int, observations: Sequence[Observation]) -> list[TrackView]:
+        """Apply one frame (seq strictly increasing; gaps allowed) and return the confirmed tracks
+        matched in this frame, sorted by track_id.
+
+        Raises ``ValueError`` when ``seq`` does not increase or an observation's labels differ from
+        its track's.
+        """
+        self._advance(seq)
+        cfg = self.config
+        matches, unmatched_t, unmatched_o = associate(
+            [t.last_box_xyxy for t in self._tracks], [o.box_xyxy for o in observations], cfg.iou_threshold
+        )
+        seen: list[_Track] = []
+        for ti, oi in matches:
+            track, obs = self._tracks[ti], observations[oi]
+            track.box_xyxy = ema_box(track.box_xyxy, obs.box_xyxy, cfg.box_alpha)
+            track.last_box_xyxy = _as_box(obs.box_xyxy)
+            track.probs = ema_probs(track.probs, obs.probs, cfg.prob_alpha)
+            track.labels.step(track.probs, cfg.confirm_frames, cfg.margin)
+            track.raw_label = argmax_label(obs.probs)
+            track.hits += 1
+            track.last_seq = seq
+            track.confirmed = track.confirmed or track.hits >= cfg.min_hits
+            seen.append(track)
+        missed_tentative = {i for i in unmatched_t if not self._tracks[i].confirmed}
+        self._tracks = [t for i, t in enumerate(self._tracks) if i not in missed_tentative]
+        self._prune(seq, missed_now=True)
+        for oi in unmatched_o:
+            seen.append(self._new_track(seq, observations[oi]))
+        return [t.view(seq) for t in sorted(seen, key=lambda t: t.track_id) if t.confirmed]
+
+    def skip(self, seq: int) -> None:
+        """A frame dropped upstream: ages the tracks like an empty frame, but tentative tracks survive.
+
+        Raises ``ValueError`` when ``seq`` does not increase.
+        """
+        self._advance(seq)
+        self._prune(seq, missed_now=True)
+
+    def _advance(self, seq: int) -> None:
+        if self.last_seq is not None and seq <= self.last_seq:
+            raise ValueError(f"seq must increase: got {seq} after {self.last_seq}")
+        self.last_seq = seq
+        self._prune(seq, missed_now=False)
+
+    def _prune(self, seq: int, *, missed_now: bool) -> None:
+        """Drop tracks unseen for more than max_age frames; ``missed_now`` counts frame ``seq`` too."""
+        limit = self.config.max_age + (0 if missed_now else 1)
+        self._tracks = [t for t in self._tracks if seq - t.last_seq <= limit]
+
+    def _new_track(self, seq: int, obs: Observation) -> _Track:
+        box = _as_box(obs.box_xyxy)
+        probs = {k: float(v) for k, v in obs.probs.items()}
+        first = argmax_label(probs)
+        track = _Track(
+            track_id=self.next_id,
+            box_xyxy=box,
+            last_box_xyxy=box,
+            probs=probs,
+            labels=LabelHysteresis(shown=first),
+            first_seq=seq,
+            last_seq=seq,
+            confirmed=self.config.min_hits <= 1,
+            raw_label=first,
+        )
+        self.next_id += 1
+        self._tracks.append(track)
+        return track
+
+    def to_state(self) -> dict[str, Any]:
+        """Plain data (str keys, lists, ints, floats, None) for JSON or msgpack checkpoints."""
+        return {
+            "version": _STATE_VERSION,
+            "next_id": self.next_id,
+            "last_seq": self.last_seq,
+            "tracks": [_track_to_state(t) for t in self._tracks],
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], config: TrackerConfig) -> CameraTracker:
+        """Rebuild a tracker from :meth:`to_state` output.
+
+        Raises ``ValueError`` on an unknown state version and ``KeyError`` on a missing field.
+        """
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"unsupported tracker state version {state.get('version')!r}")
+        tracker = cls(config)
+        tracker.next_id = int(state["next_id"])
+        last = state["last_seq"]
+        tracker.last_seq = None if last is None else int(last)
+        tracker._tracks = [_track_from_state(d) for d in state["tracks"]]
+        return tracker
+
+
+def _as_box(values: Sequence[float]) -> BoxXYXY:
+    x1, y1, x2, y2 = (float(v) for v in values)
+    return (x1, y1, x2, y2)
+
+
+def _track_to_state(t: _Track) -> dict[str, Any]:
+    return {
+        "track_id": t.track_id,
+        "box_xyxy": list(t.box_xyxy),
+        "last_box_xyxy": list(t.last_box_xyxy),
+        "probs": dict(t.probs),
+        "shown": t.labels.shown,
+        "candidate": t.labels.candidate,
+        "streak": t.labels.streak,
+        "first_seq": t.first_seq,
+        "last_seq": t.last_seq,
+        "hits": t.hits,
+        "confirmed": t.confirmed,
+        "raw_label": t.raw_label,
+    }
+
+
+def _track_from_state(d: Mapping[str, Any]) -> _Track:
+    return _Track(
+        track_id=int(d["track_id"]),
+        box_xyxy=_as_box(d["box_xyxy"]),
+        last_box_xyxy=_as_box(d["last_box_xyxy"]),
+        probs={str(k): float(v) for k, v in d["probs"].items()},
+        labels=LabelHysteresis(shown=str(d["shown"]), candidate=d["candidate"], streak=int(d["streak"])),
+        first_seq=int(d["first_seq"]),
+        last_seq=int(d["last_seq"]),
+        hits=int(d["hits"]),
+        confirmed=bool(d["confirmed"]),
+        raw_label=str(d["raw_label"]),
+    )
