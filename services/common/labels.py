@@ -7,13 +7,28 @@ CANONICAL_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad",
 OPTIONAL_LABELS: tuple[str, ...] = ("contempt",)
 
 _SYNONYMS = {
-    "angry": "angry", "anger": "angry", "mad": "angry",
-    "disgust": "disgust", "disgusted": "disgust", "disgusting": "disgust",
-    "fear": "fear", "fearful": "fear", "scared": "fear", "afraid": "fear",
-    "happy": "happy", "happiness": "happy", "joy": "happy", "happy_face": "happy",
-    "sad": "sad", "sadness": "sad",
-    "surprise": "surprise", "surprised": "surprise", "suprise": "surprise",
-    "neutral": "neutral", "calm": "neutral", "none": "neutral",
+    "angry": "angry",
+    "anger": "angry",
+    "mad": "angry",
+    "disgust": "disgust",
+    "disgusted": "disgust",
+    "disgusting": "disgust",
+    "fear": "fear",
+    "fearful": "fear",
+    "scared": "fear",
+    "afraid": "fear",
+    "happy": "happy",
+    "happiness": "happy",
+    "joy": "happy",
+    "happy_face": "happy",
+    "sad": "sad",
+    "sadness": "sad",
+    "surprise": "surprise",
+    "surprised": "surprise",
+    "suprise": "surprise",
+    "neutral": "neutral",
+    "calm": "neutral",
+    "none": "neutral",
     "contempt": "contempt",
 }
 
@@ -32,4 +47,6 @@ def canonical_label(name: str) -> str:
         return _SYNONYMS[key]
     except KeyError:
         known = ", ".join(CANONICAL_LABELS + OPTIONAL_LABELS)
-        raise UnknownLabelError(f"label {name!r} cannot be mapped onto the canonical labels ({known})") from None
+        raise UnknownLabelError(
+            f"label {name!r} cannot be mapped onto the canonical labels ({known})"
+        ) from None

@@ -1,0 +1,29 @@
+"""python -m services.classifier [--check]"""
+
+import sys
+import threading
+
+from services.classifier.service import ClassifierHandler
+from services.classifier.settings import ClassifierSettings
+from services.common import keys
+from services.common.cli import service_main
+from services.common.worker import Worker, redis_client
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = ClassifierSettings()
+
+    def run(stop: threading.Event) -> None:
+        from services.classifier.model import load_model
+
+        model = load_model(settings.model, device=settings.device or None)
+        client = redis_client(settings)
+        stage, group = keys.GROUPS["classifier"]
+        handler = ClassifierHandler(model, settings.model, settings.live_max_age_ms)
+        Worker("classifier", settings, handler, stage, group, client=client, stop=stop).run()
+
+    return service_main("classifier", settings, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

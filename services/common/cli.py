@@ -1,0 +1,37 @@
+"""The shared ``python -m services.<name> [--check]`` entry point of every service."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from services.common import health, log, metrics
+from services.common.settings import CommonSettings
+
+
+def service_main(
+    name: str, settings: CommonSettings, run: Callable[[threading.Event], None], argv: list[str] | None = None
+) -> int:
+    """Parse ``--check``; otherwise set up logging, metrics and signals, then ``run(stop)``.
+
+    SIGTERM and SIGINT set ``stop``; ``run`` finishes its current batch and returns.
+    """
+    parser = argparse.ArgumentParser(prog=f"emostream run {name}")
+    parser.add_argument("--check", action="store_true", help="exit 0 if an instance is healthy, else 1")
+    args = parser.parse_args(argv)
+    if args.check:
+        return health.check(settings.redis_url, name)
+    log.setup(settings.log_level, name)
+    metrics.serve(settings.metrics_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run(stop)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use python -m services.<name>")

@@ -1,0 +1,35 @@
+"""Every Redis key name in one place."""
+
+from __future__ import annotations
+
+CAMERAS = "emo:cameras"  # set of camera ids; workers discover new cameras from it
+DEAD = "emo:dead"  # dead letters: entries that could not be processed, with the reason
+
+STAGES = ("frames", "faces", "emotions", "tracks")
+#: which service consumes which stream, as (input stage, consumer group)
+GROUPS = {
+    "detector": ("frames", "detector"),
+    "classifier": ("faces", "classifier"),
+    "tracker": ("emotions", "tracker"),
+}
+
+
+def stream(stage: str, camera_id: str) -> str:
+    return f"emo:{stage}:{camera_id}"
+
+
+def frame(camera_id: str, seq: int) -> str:
+    return f"frame:{camera_id}:{seq}"
+
+
+def camera(camera_id: str) -> str:
+    """Hash: the camera's ``uri``, ``mode``, ``loop``, and live ``status``, ``error``, ``frames``, ``fps``."""
+    return f"emo:camera:{camera_id}"
+
+
+def health(service: str, instance: str) -> str:
+    return f"emo:health:{service}:{instance}"
+
+
+def tracker_state(camera_id: str) -> str:
+    return f"emo:tracker:state:{camera_id}"

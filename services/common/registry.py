@@ -1,0 +1,94 @@
+"""The camera registry: the set ``emo:cameras`` plus one hash per camera (see :func:`keys.camera`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import redis
+
+from services.common import keys
+from services.common.schema import Mode
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class CameraError(ValueError):
+    """A camera name or URI that cannot be registered."""
+
+
+@dataclass(frozen=True)
+class Camera:
+    camera_id: str
+    uri: str
+    mode: Mode
+    loop: bool
+    status: str = "new"  # new | running | error | done | failed
+    error: str = ""
+    frames: int = 0
+    fps: float = 0.0
+    total_frames: int = 0  # file jobs: frames in the source, when known
+
+
+def _s(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def validate_name(camera_id: str) -> str:
+    if not _NAME.match(camera_id):
+        raise CameraError(f"camera name {camera_id!r} must be 1-64 of letters, digits, '_', '.', '-'")
+    return camera_id
+
+
+def add(client: redis.Redis, camera_id: str, uri: str, mode: Mode = "live", loop: bool = False) -> Camera:
+    """Register a camera (replacing one of the same name). Workers pick it up within a second."""
+    validate_name(camera_id)
+    if not uri.strip():
+        raise CameraError("camera uri must not be empty")
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(keys.camera(camera_id))
+    pipe.hset(keys.camera(camera_id), mapping={"uri": uri, "mode": mode, "loop": int(loop), "status": "new"})
+    pipe.sadd(keys.CAMERAS, camera_id)
+    pipe.execute()
+    return Camera(camera_id, uri, mode, loop)
+
+
+def remove(client: redis.Redis, camera_id: str, drop_streams: bool = True) -> bool:
+    """Unregister a camera; with ``drop_streams`` also delete its streams. Returns False if unknown."""
+    pipe = client.pipeline(transaction=True)
+    pipe.srem(keys.CAMERAS, camera_id)
+    pipe.delete(keys.camera(camera_id))
+    if drop_streams:
+        pipe.delete(*(keys.stream(stage, camera_id) for stage in keys.STAGES), keys.tracker_state(camera_id))
+    removed = pipe.execute()[0]
+    return bool(removed)
+
+
+def set_status(
+    client: redis.Redis | redis.client.Pipeline, camera_id: str, **fields: str | int | float
+) -> None:
+    client.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]
+
+
+def get(client: redis.Redis, camera_id: str) -> Camera | None:
+    raw = {_s(k): _s(v) for k, v in client.hgetall(keys.camera(camera_id)).items()}
+    if not raw or "uri" not in raw:
+        return None
+    return Camera(
+        camera_id=camera_id,
+        uri=raw["uri"],
+        mode="file" if raw.get("mode") == "file" else "live",
+        loop=raw.get("loop") == "1",
+        status=raw.get("status", "new"),
+        error=raw.get("error", ""),
+        frames=int(raw.get("frames") or 0),
+        fps=float(raw.get("fps") or 0.0),
+        total_frames=int(raw.get("total_frames") or 0),
+    )
+
+
+def all_cameras(client: redis.Redis) -> list[Camera]:
+    ids = sorted(_s(m) for m in client.smembers(keys.CAMERAS))
+    return [c for c in (get(client, i) for i in ids) if c is not None]

@@ -1,0 +1,102 @@
+"""Typed, versioned messages that travel between the stages.
+
+Every message is a frozen :class:`msgspec.Struct` in map form, so unknown fields are ignored when
+decoding (old readers accept newer writers) and a missing required field is a schema error.
+Adding a field *with a default* keeps the version; any other change bumps it (see ``VERSIONS``).
+
+Every message carries the identity triple ``camera_id``, ``seq`` (monotonic per camera) and
+``captured_ms`` (epoch milliseconds at capture), unchanged through all stages, plus ``mode``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+Mode = Literal["live", "file"]
+Box = tuple[float, float, float, float]
+Point = tuple[float, float]
+
+
+class Header(msgspec.Struct, frozen=True, kw_only=True):
+    camera_id: str
+    seq: int
+    captured_ms: int
+    mode: Mode = "live"
+
+
+class Frame(Header, frozen=True, kw_only=True):
+    """A reference to one frame: the JPEG itself lives once at ``frame_key``."""
+
+    frame_key: str
+    size_wh: tuple[int, int]
+
+
+class Face(msgspec.Struct, frozen=True, kw_only=True):
+    box_xyxy: Box  # input-frame pixels
+    score: float  # detector confidence, 0..1
+    landmarks_xy: tuple[Point, ...] = ()  # left eye, right eye, nose, mouth left, mouth right
+    crop_jpeg: bytes = b""  # the face with margin, so the classifier never reads whole frames
+
+
+class Faces(Header, frozen=True, kw_only=True):
+    frame_key: str
+    size_wh: tuple[int, int]
+    faces: tuple[Face, ...]
+
+
+class FaceEmotion(msgspec.Struct, frozen=True, kw_only=True):
+    box_xyxy: Box
+    score: float
+    probs: dict[str, float]  # canonical label -> probability, sums to 1
+
+
+class Emotions(Header, frozen=True, kw_only=True):
+    frame_key: str
+    size_wh: tuple[int, int]
+    faces: tuple[FaceEmotion, ...]
+    model: str = ""
+
+
+class Track(msgspec.Struct, frozen=True, kw_only=True):
+    track_id: int
+    box_xyxy: Box  # smoothed
+    label: str  # shown label (after hysteresis)
+    confidence: float  # smoothed probability of the shown label
+    raw_label: str  # this frame's argmax
+    probs: dict[str, float]  # smoothed
+
+
+class Tracks(Header, frozen=True, kw_only=True):
+    frame_key: str
+    size_wh: tuple[int, int]
+    tracks: tuple[Track, ...]
+
+
+class Skip(Header, frozen=True, kw_only=True):
+    """A frame a stage dropped (too old, or unprocessable): downstream treats it as a gap."""
+
+    stage: str
+    reason: str
+
+
+class End(Header, frozen=True, kw_only=True):
+    """The last message of a file job: ``seq`` equals the number of frames published before it."""
+
+    frames: int
+    error: str = ""  # set when the source failed part-way
+
+
+Message = Frame | Faces | Emotions | Tracks | Skip | End
+
+#: wire name -> (type, current version)
+TYPES: dict[str, tuple[type[msgspec.Struct], int]] = {
+    "frame": (Frame, 1),
+    "faces": (Faces, 1),
+    "emotions": (Emotions, 1),
+    "tracks": (Tracks, 1),
+    "skip": (Skip, 1),
+    "end": (End, 1),
+}
+WIRE_NAMES: dict[type[msgspec.Struct], str] = {cls: name for name, (cls, _) in TYPES.items()}

@@ -1,0 +1,32 @@
+"""Settings shared by every service. Each service's own ``settings.py`` subclasses this one.
+
+All environment variables carry the ``EMOSTREAM_`` prefix, e.g. ``EMOSTREAM_REDIS_URL``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_instance() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMOSTREAM_", extra="ignore", frozen=True)
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    log_level: str = "INFO"
+    instance: str = Field(default_factory=default_instance)
+    stream_maxlen: int = Field(2000, ge=10, description="MAXLEN ~ on every stream")
+    live_max_age_ms: int = Field(2500, ge=100, description="a live frame older than this is dropped")
+    claim_idle_ms: int = Field(30_000, ge=100, description="pending entries idle this long are reclaimed")
+    max_deliveries: int = Field(3, ge=1, description="after this many deliveries an entry goes to emo:dead")
+    max_batch: int = Field(8, ge=1, description="entries read per stream per XREADGROUP")
+    max_wait_ms: int = Field(20, ge=1, description="XREADGROUP BLOCK time")
+    health_ttl_s: int = Field(15, ge=2)
+    metrics_port: int = Field(0, ge=0, description="serve Prometheus metrics on this port (0: off)")

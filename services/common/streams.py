@@ -1,0 +1,171 @@
+"""The stream client: consumer groups over many camera streams, output + ack in one MULTI."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import redis
+
+from services.common import codec, keys
+from services.common.schema import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry read from a stream. ``message`` is None when it could not be decoded (``error`` says why)."""
+
+    stream: str
+    entry_id: str
+    message: Message | None
+    error: str = ""
+    fields: dict[bytes, bytes] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Batch:
+    """What one MULTI writes: outputs, keys to delete, dead letters, and the entries to ack."""
+
+    outputs: list[tuple[str, Message]] = field(default_factory=list)
+    acks: list[Entry] = field(default_factory=list)
+    dead: list[tuple[Entry, str]] = field(default_factory=list)
+    delete_keys: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.outputs or self.acks or self.dead or self.delete_keys)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class StreamClient:
+    """Reads a consumer group over many streams and writes results atomically with their acks."""
+
+    def __init__(self, client: redis.Redis, group: str, consumer: str, maxlen: int) -> None:
+        self.redis = client
+        self.group = group
+        self.consumer = consumer
+        self.maxlen = maxlen
+        self._grouped: set[str] = set()
+
+    def ensure_group(self, stream: str) -> None:
+        """Create the group at the start of the stream (MKSTREAM) unless it exists.
+
+        Starting at ``0`` (not ``$``) means a file job loses no frame published before a worker saw the
+        camera; live frames that are too old by then are dropped by their deadline instead.
+        """
+        if stream in self._grouped:
+            return
+        try:
+            self.redis.xgroup_create(stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._grouped.add(stream)
+
+    def forget_all(self) -> None:
+        """After a reconnect the server may be new: recreate groups lazily."""
+        self._grouped.clear()
+
+    def read(self, streams: Sequence[str], count: int, block_ms: int) -> list[Entry]:
+        """One XREADGROUP over all ``streams`` for new entries (up to ``count`` per stream)."""
+        if not streams:
+            return []
+        for name in streams:
+            self.ensure_group(name)
+        try:
+            reply = self.redis.xreadgroup(
+                self.group, self.consumer, {s: ">" for s in streams}, count=count, block=block_ms
+            )
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._grouped.clear()  # a stream was deleted (camera removed, job cleaned): recreate lazily
+            return []
+        return [
+            self._entry(_text(s), eid, f) for s, items in reply or [] for eid, f in items if f is not None
+        ]
+
+    def claim(
+        self, streams: Iterable[str], min_idle_ms: int, max_deliveries: int, count: int = 32
+    ) -> tuple[list[Entry], list[tuple[Entry, str]]]:
+        """XAUTOCLAIM entries idle for ``min_idle_ms`` from dead or stuck consumers.
+
+        Returns (entries to process again, entries delivered too often, with the reason).
+        """
+        again: list[Entry] = []
+        dead: list[tuple[Entry, str]] = []
+        for stream in streams:
+            if stream not in self._grouped:
+                continue
+            try:
+                reply = self.redis.xautoclaim(
+                    stream, self.group, self.consumer, min_idle_ms, "0-0", count=count
+                )
+            except redis.ResponseError:
+                continue
+            for eid, fields in reply[1]:
+                if fields is None:  # trimmed away while pending: nothing left to process
+                    self.redis.xack(stream, self.group, eid)
+                    continue
+                entry = self._entry(stream, eid, fields)
+                info = self.redis.xpending_range(stream, self.group, min=eid, max=eid, count=1)
+                deliveries = int(info[0]["times_delivered"]) if info else 1
+                if deliveries > max_deliveries:
+                    dead.append((entry, f"delivered {deliveries} times (max {max_deliveries})"))
+                else:
+                    again.append(entry)
+        return again, dead
+
+    def _entry(self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
+        eid = _text(entry_id)
+        try:
+            return Entry(stream, eid, codec.decode(fields), fields=fields)
+        except codec.SchemaError as exc:
+            return Entry(stream, eid, None, error=str(exc), fields=fields)
+
+    def commit(self, batch: Batch) -> None:
+        """Write outputs, dead letters and deletions, and ack the inputs, in one MULTI/EXEC."""
+        if not batch:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        for stream, message in batch.outputs:
+            pipe.xadd(stream, codec.encode(message), maxlen=self.maxlen, approximate=True)
+        for entry, reason in batch.dead:
+            dead_fields: dict[str, bytes | str] = {
+                "stream": entry.stream,
+                "id": entry.entry_id,
+                "reason": reason,
+                "group": self.group,
+            }
+            dead_fields.update({_text(k): v for k, v in entry.fields.items()})
+            pipe.xadd(keys.DEAD, dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        if batch.delete_keys:
+            pipe.delete(*batch.delete_keys)
+        by_stream: dict[str, list[str]] = {}
+        for entry in [*batch.acks, *(e for e, _ in batch.dead)]:
+            by_stream.setdefault(entry.stream, []).append(entry.entry_id)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, self.group, *ids)
+        pipe.execute()
+
+
+def backlog(client: redis.Redis, stream: str, group: str, limit: int) -> int:
+    """Entries of ``stream`` the group has not finished: pending plus not yet delivered (capped at ``limit``).
+
+    Works on Redis 6.2 too, which has no ``lag`` in XINFO GROUPS.
+    """
+    try:
+        groups = client.xinfo_groups(stream)
+    except redis.ResponseError:
+        return 0
+    for info in groups:
+        if _text(info["name"]) == group:
+            last = _text(info["last-delivered-id"])
+            undelivered = client.xrange(stream, min=f"({last}", max="+", count=limit)
+            return int(info["pending"]) + len(undelivered)
+    return int(client.xlen(stream))  # no consumer yet: everything waits

@@ -1,0 +1,34 @@
+"""python -m services.detector [--check]"""
+
+import sys
+import threading
+
+from services.common import keys
+from services.common.cli import service_main
+from services.common.worker import Worker, redis_client
+from services.detector.service import DetectorHandler
+from services.detector.settings import DetectorSettings
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = DetectorSettings()
+
+    def run(stop: threading.Event) -> None:
+        from services.detector.model import MtcnnDetector
+
+        detector = MtcnnDetector(
+            min_face_size=settings.min_face_size,
+            thresholds=settings.thresholds,
+            max_side_px=settings.max_side_px,
+            device=settings.device or None,
+        )
+        client = redis_client(settings)
+        stage, group = keys.GROUPS["detector"]
+        handler = DetectorHandler(client, detector, settings)
+        Worker("detector", settings, handler, stage, group, client=client, stop=stop).run()
+
+    return service_main("detector", settings, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

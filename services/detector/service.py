@@ -1,0 +1,98 @@
+"""The detector stage over Redis: frame references in, faces (boxes, landmarks, crops) out."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import redis
+
+from services.common.image import decode_jpeg, encode_jpeg
+from services.common.schema import Face, Faces, Frame, Message, Skip
+from services.common.streams import Batch, Entry
+from services.common.worker import map_stage
+from services.detector.settings import DetectorSettings
+from services.detector.stage import FaceDetections, FaceDetector, crop_with_margin, filter_faces
+
+log = logging.getLogger(__name__)
+
+
+class DetectorHandler:
+    def __init__(self, client: redis.Redis, detector: FaceDetector, settings: DetectorSettings) -> None:
+        self.redis = client
+        self.detector = detector
+        self.settings = settings
+        self.stats: Counter[str] = Counter()
+
+    def handle(self, entries: list[Entry], now_ms: int) -> Batch:
+        batch = map_stage(
+            entries,
+            now_ms,
+            stage="detector",
+            out_stage="faces",
+            max_age_ms=self.settings.live_max_age_ms,
+            accept=Frame,
+            process=self.detect,
+            stats=self.stats,
+        )
+        # A file job's frame is needed by nobody after detection: free it in the same MULTI as the ack.
+        batch.delete_keys.extend(
+            e.message.frame_key
+            for e in batch.acks + [d for d, _ in batch.dead]
+            if isinstance(e.message, Frame) and e.message.mode == "file"
+        )
+        return batch
+
+    def tick(self, now_ms: int) -> Batch:
+        return Batch()
+
+    def detect(self, messages: Sequence[Message]) -> list[Message | Exception]:
+        """One batched MTCNN pass; a Skip where the frame expired, an error where it is corrupt."""
+        frames = [m for m in messages if isinstance(m, Frame)]
+        out: list[Message | Exception] = [ValueError("not a frame")] * len(frames)
+        pending: list[tuple[int, Frame, np.ndarray]] = []
+        for i, (msg, blob) in enumerate(
+            zip(frames, self.redis.mget([m.frame_key for m in frames]), strict=True)
+        ):
+            if blob is None:
+                out[i] = Skip(
+                    camera_id=msg.camera_id,
+                    seq=msg.seq,
+                    captured_ms=msg.captured_ms,
+                    mode=msg.mode,
+                    stage="detector",
+                    reason="frame expired before detection",
+                )
+                continue
+            try:
+                pending.append((i, msg, decode_jpeg(blob)))
+            except ValueError as exc:
+                out[i] = exc
+        if pending:
+            found = self.detector.detect([image for _, _, image in pending])
+            for (i, msg, image), dets in zip(pending, found, strict=True):
+                out[i] = self._faces(msg, image, dets)
+        return out
+
+    def _faces(self, msg: Frame, image: np.ndarray, dets: FaceDetections) -> Faces:
+        dets = filter_faces(dets, self.settings.min_score, self.settings.min_size_px)
+        faces = tuple(
+            Face(
+                box_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+                score=float(score),
+                landmarks_xy=tuple((float(x), float(y)) for x, y in marks),
+                crop_jpeg=encode_jpeg(crop_with_margin(image, box, self.settings.crop_margin)),
+            )
+            for box, score, marks in zip(dets.boxes_xyxy, dets.scores, dets.landmarks_xy, strict=True)
+        )
+        return Faces(
+            camera_id=msg.camera_id,
+            seq=msg.seq,
+            captured_ms=msg.captured_ms,
+            mode=msg.mode,
+            frame_key=msg.frame_key,
+            size_wh=msg.size_wh,
+            faces=faces,
+        )

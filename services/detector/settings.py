@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class DetectorSettings(CommonSettings):
+    min_face_size: int = Field(20, ge=8, description="MTCNN minimum face size, detection-image pixels")
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    min_score: float = Field(0.9, ge=0, le=1, description="faces below this confidence are dropped")
+    min_size_px: float = Field(24, ge=0, description="faces whose shorter side is smaller are dropped")
+    max_side_px: int = Field(640, ge=64, description="frames are downscaled to this longer side to detect")
+    crop_margin: float = Field(0.2, ge=0, le=1, description="margin around a face crop, fraction of box size")
+    device: str = Field("", description="torch device; empty: cuda when available, else cpu")

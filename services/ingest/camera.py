@@ -1,0 +1,207 @@
+"""One camera's reading loop: frames -> ``frame:{cam}:{seq}`` + a reference on ``emo:frames:{cam}``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import redis
+
+from services.common import codec, keys, registry
+from services.common.image import encode_jpeg
+from services.common.registry import Camera
+from services.common.schema import End, Frame
+from services.common.streams import backlog
+from services.common.worker import now_ms
+from services.ingest.settings import IngestSettings
+from services.ingest.source import FrameSource
+from services.ingest.stage import Pacer, SourceError, backoff_s, effective_fps, parse_uri
+
+log = logging.getLogger(__name__)
+
+
+class CameraReader:
+    """Publishes one camera until stopped (live) or until the file ends (file job).
+
+    Live sources are paced at their frame rate (capped), reopened with backoff when they fail, and
+    looped when ``camera.loop``. File jobs publish every frame with no TTL, pausing while the detector
+    group's backlog is above the high-water mark, then publish an :class:`End` marker.
+    """
+
+    def __init__(self, client: redis.Redis, settings: IngestSettings, camera: Camera) -> None:
+        self.redis = client
+        self.settings = settings
+        self.camera = camera
+        self.stop = threading.Event()
+        self.seq = 0
+        self.published = 0
+        self._fps_window: list[float] = []
+
+    def run(self) -> None:
+        cam = self.camera
+        try:
+            if cam.mode == "file":
+                self._run_file()
+            else:
+                self._run_live()
+        except Exception:  # noqa: BLE001 -- a camera must never take the ingest service down
+            log.exception("camera crashed camera=%s", cam.camera_id)
+            registry.set_status(
+                self.redis, cam.camera_id, status="error", error="internal error; see ingest log"
+            )
+
+    # -- live -------------------------------------------------------------------------------------------
+    def _run_live(self) -> None:
+        cam = self.camera
+        raw = self.redis.hget(keys.camera(cam.camera_id), "next_seq")
+        self.seq = int(raw) if raw else 0
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                source = FrameSource(parse_uri(cam.uri))
+            except SourceError as exc:
+                failures += 1
+                self._report_error(str(exc), failures)
+                continue
+            try:
+                pacer = Pacer(effective_fps(source.fps, self.settings.live_fps_cap))
+                registry.set_status(self.redis, cam.camera_id, status="running", error="")
+                failures = 0
+                while not self.stop.is_set():
+                    frame = source.read()
+                    if frame is None:
+                        if not cam.loop:
+                            registry.set_status(self.redis, cam.camera_id, status="done")
+                            return
+                        break  # reopen from the start
+                    wait = pacer.delay_s(time.monotonic())
+                    if wait and self.stop.wait(wait):
+                        return
+                    self._publish(frame, mode="live")
+            except SourceError as exc:
+                failures += 1
+                self._report_error(str(exc), failures)
+            finally:
+                source.close()
+
+    def _report_error(self, error: str, failures: int) -> None:
+        delay = backoff_s(failures)
+        log.warning(
+            "camera unavailable camera=%s error=%r retry_in_s=%.0f", self.camera.camera_id, error, delay
+        )
+        registry.set_status(self.redis, self.camera.camera_id, status="error", error=error, retry_in_s=delay)
+        self.stop.wait(delay)
+
+    # -- file -------------------------------------------------------------------------------------------
+    def _run_file(self) -> None:
+        cam = self.camera
+        error = ""
+        try:
+            source = FrameSource(parse_uri(cam.uri))
+        except SourceError as exc:
+            self._finish(str(exc))
+            return
+        registry.set_status(
+            self.redis,
+            cam.camera_id,
+            status="running",
+            error="",
+            total_frames=source.total_frames,
+            source_fps=source.fps,
+        )
+        frames_stream = keys.stream("frames", cam.camera_id)
+        group = keys.GROUPS["detector"][1]
+        try:
+            while not self.stop.is_set():
+                while (
+                    backlog(self.redis, frames_stream, group, self.settings.file_high_water + 1)
+                    > self.settings.file_high_water
+                ):
+                    if self.stop.wait(0.05):
+                        return  # stopped mid-job: no End, the job is abandoned, not finished
+                frame = source.read()
+                if frame is None:
+                    break
+                self._publish(frame, mode="file")
+        except SourceError as exc:
+            error = str(exc)
+        finally:
+            source.close()
+        if source.total_frames and self.published < source.total_frames * 0.9 and not error:
+            error = (
+                f"video ended after {self.published} of {source.total_frames} frames (truncated or corrupt)"
+            )
+        self._finish(error)
+
+    def _finish(self, error: str) -> None:
+        cam = self.camera
+        end = End(
+            camera_id=cam.camera_id,
+            seq=self.seq,
+            captured_ms=now_ms(),
+            mode="file",
+            frames=self.published,
+            error=error,
+        )
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(
+            keys.stream("frames", cam.camera_id),
+            codec.encode(end),
+            maxlen=self.settings.stream_maxlen,
+            approximate=True,
+        )
+        registry.set_status(
+            pipe, cam.camera_id, status="failed" if error else "done", error=error, frames=self.published
+        )
+        pipe.execute()
+        if error:
+            log.warning("file job failed camera=%s error=%r frames=%d", cam.camera_id, error, self.published)
+        else:
+            log.info("file job read camera=%s frames=%d", cam.camera_id, self.published)
+
+    # -- both -------------------------------------------------------------------------------------------
+    def _publish(self, frame_bgr: object, mode: str) -> None:
+        import numpy as np
+
+        assert isinstance(frame_bgr, np.ndarray)
+        h, w = frame_bgr.shape[:2]
+        if h * w > self.settings.max_frame_px:
+            raise SourceError(f"frame {w}x{h} exceeds the limit of {self.settings.max_frame_px} pixels")
+        cam = self.camera.camera_id
+        seq, captured = self.seq, now_ms()
+        key = keys.frame(cam, seq)
+        ref = Frame(
+            camera_id=cam,
+            seq=seq,
+            captured_ms=captured,
+            mode="file" if mode == "file" else "live",
+            frame_key=key,
+            size_wh=(w, h),
+        )
+        t = time.monotonic()
+        self._fps_window = [x for x in self._fps_window if t - x < 2.0] + [t]
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(
+            key,
+            encode_jpeg(frame_bgr, self.settings.jpeg_quality),
+            ex=self.settings.frame_ttl_s if mode == "live" else None,
+        )
+        pipe.xadd(
+            keys.stream("frames", cam),
+            codec.encode(ref),
+            maxlen=self.settings.stream_maxlen,
+            approximate=True,
+        )
+        pipe.hset(
+            keys.camera(cam),
+            mapping={
+                "next_seq": seq + 1,
+                "frames": self.published + 1,
+                "fps": round(len(self._fps_window) / 2.0, 2),
+                "last_ms": captured,
+            },
+        )
+        pipe.execute()
+        self.seq += 1
+        self.published += 1

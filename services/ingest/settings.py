@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.common.settings import CommonSettings
+
+
+class IngestSettings(CommonSettings):
+    frame_ttl_s: int = Field(20, ge=1, description="TTL of live frame JPEGs")
+    jpeg_quality: int = Field(85, ge=10, le=100)
+    live_fps_cap: float = Field(10.0, ge=0, description="publish live sources at most this often (0: no cap)")
+    max_frame_px: int = Field(4096 * 2160, ge=1, description="a larger frame is refused")
+    file_high_water: int = Field(32, ge=1, description="a file job pauses while this many frames wait")
