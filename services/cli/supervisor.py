@@ -1,0 +1,89 @@
+"""Runs services as child processes (``python -m services.<name>``), restarts crashes, stops them all."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Child:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start_s: float = 0.0
+    started_s: float = field(default=0.0)
+
+
+class Supervisor:
+    """Starts each child in its own process group so that stopping leaves no grandchild behind."""
+
+    def __init__(self, base_env: dict[str, str]) -> None:
+        self.base_env = base_env
+        self.children: list[Child] = []
+
+    def add(self, name: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        args = [sys.executable, "-m", f"services.{name}", *(extra_args or [])]
+        self.children.append(Child(name, args, {**os.environ, **self.base_env, **(env or {})}))
+
+    def start(self) -> None:
+        for child in self.children:
+            self._spawn(child)
+
+    def _spawn(self, child: Child) -> None:
+        child.proc = subprocess.Popen(child.args, env=child.env, start_new_session=True)
+        child.started_s = time.monotonic()
+        log.info("started service=%s pid=%d", child.name, child.proc.pid)
+
+    def poll(self) -> None:
+        """Restart children that exited, with backoff (1, 2, 4 ... 30 s; reset after a minute up)."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.proc is None or child.proc.poll() is None:
+                continue
+            if child.next_start_s == 0.0:
+                if now - child.started_s > 60:
+                    child.restarts = 0
+                child.restarts += 1
+                delay = min(30.0, 2.0 ** (child.restarts - 1))
+                child.next_start_s = now + delay
+                log.warning(
+                    "service exited service=%s code=%s restart_in_s=%.0f",
+                    child.name,
+                    child.proc.returncode,
+                    delay,
+                )
+            elif now >= child.next_start_s:
+                child.next_start_s = 0.0
+                self._spawn(child)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        """SIGTERM every child's process group, wait up to ``timeout_s``, then SIGKILL what is left."""
+        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        for proc in running:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in running:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("service did not stop in time pid=%d; killing", proc.pid)
+        for proc in [c.proc for c in self.children if c.proc is not None]:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
