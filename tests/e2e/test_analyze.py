@@ -1,0 +1,164 @@
+"""``emostream analyze`` end to end: real services as processes, real Redis, real MTCNN and classifier."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from services.cli.analyze import CSV_HEAD
+from services.cli.stack import PIPELINE, Stack, stack
+from services.common.labels import CANONICAL_LABELS
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def services_up(redis_url: str) -> Iterator[Stack]:
+    """The four pipeline services, started once for the module; each analyze run finds them healthy."""
+    old = os.environ.get("EMOSTREAM_REDIS_URL")
+    os.environ["EMOSTREAM_REDIS_URL"] = redis_url
+    try:
+        with stack(PIPELINE) as running:
+            running.wait_healthy(180)
+            yield running
+    finally:
+        if old is None:
+            os.environ.pop("EMOSTREAM_REDIS_URL", None)
+        else:
+            os.environ["EMOSTREAM_REDIS_URL"] = old
+
+
+def run_analyze(redis_url: str, video: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "EMOSTREAM_REDIS_URL": redis_url}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "analyze", str(video), "--out", str(out), "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
+    cap = cv2.VideoCapture(str(path))
+    n, size = 0, (0, 0)
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n, size = n + 1, (frame.shape[1], frame.shape[0])
+    cap.release()
+    return n, size
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def sliding_face_clip(still: Path, out: Path, frames: int = 40) -> list[tuple[float, float, float, float]]:
+    """A clip nobody has seen: a face photo sliding over a grey background. Returns where it was pasted."""
+    face = cv2.imread(str(still))
+    h, w = face.shape[:2]
+    scale = 200 / h
+    face = cv2.resize(face, (int(w * scale), 200))
+    fh, fw = face.shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), 20.0, (640, 360))
+    pasted = []
+    for i in range(frames):
+        canvas = np.full((360, 640, 3), 90, np.uint8)
+        x = int(10 + i * (640 - fw - 20) / (frames - 1))
+        canvas[80 : 80 + fh, x : x + fw] = face
+        writer.write(canvas)
+        pasted.append((float(x), 80.0, float(x + fw), float(80 + fh)))
+    writer.release()
+    return pasted
+
+
+def test_analyze_single_face_writes_three_outputs(
+    services_up: Stack, sample_media: Path, tmp_path: Path
+) -> None:
+    video = sample_media / "single_face.mp4"
+    done = run_analyze(services_up.redis_url, video, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    frames_in, size_in = count_frames(video)
+    frames_out, size_out = count_frames(tmp_path / "annotated.mp4")
+    assert (frames_out, size_out) == (frames_in, size_in)
+
+    header, rows = read_rows(tmp_path / "tracks.csv")
+    assert header == CSV_HEAD + [f"p_{label}" for label in CANONICAL_LABELS]
+    assert {int(r["frame"]) for r in rows} == set(range(frames_in)), "the face is found in every frame"
+    assert {r["track_id"] for r in rows} == {"1"}, "one face, one identity"
+    for r in rows:
+        x1, y1, x2, y2 = (float(r[k]) for k in ("x1", "y1", "x2", "y2"))
+        assert 0 <= x1 < x2 <= size_in[0] and 0 <= y1 < y2 <= size_in[1]
+        assert r["label"] in CANONICAL_LABELS and r["raw_label"] in CANONICAL_LABELS
+        assert sum(float(r[f"p_{label}"]) for label in CANONICAL_LABELS) == pytest.approx(1.0, abs=0.01)
+        assert float(r["time_s"]) == pytest.approx(int(r["frame"]) / 30.0, abs=0.002)
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == "done"
+    assert summary["frames"] == frames_in
+    assert summary["fps"] == pytest.approx(30.0, abs=0.1)
+    assert summary["processing_s"] > 0
+    assert [t["track_id"] for t in summary["tracks"]] == [1]
+    assert summary["tracks"][0]["dominant_emotion"] in CANONICAL_LABELS
+
+
+def test_analyze_follows_a_moving_face_in_an_unseen_clip(
+    services_up: Stack, sample_media: Path, tmp_path: Path
+) -> None:
+    video = tmp_path / "sliding.mp4"
+    pasted = sliding_face_clip(sample_media / "single_face.jpg", video)
+    done = run_analyze(services_up.redis_url, video, tmp_path / "out")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, rows = read_rows(tmp_path / "out" / "tracks.csv")
+    assert {r["track_id"] for r in rows} == {"1"}, "no identity switch on a single moving face"
+    found = {int(r["frame"]): r for r in rows}
+    assert len(found) >= 0.9 * len(pasted)
+    for frame, row in found.items():
+        px1, _, px2, _ = pasted[frame]
+        centre = (float(row["x1"]) + float(row["x2"])) / 2
+        assert px1 <= centre <= px2, (
+            f"frame {frame}: box centre {centre} outside the pasted face {px1}..{px2}"
+        )
+
+
+def test_analyze_corrupt_video_fails_with_reason(services_up: Stack, tmp_path: Path) -> None:
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(os.urandom(50_000))
+    done = run_analyze(services_up.redis_url, video, tmp_path / "out")
+    assert done.returncode == 1
+    assert "broken.mp4" in done.stdout and "job failed" in done.stdout
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["status"] == "failed" and "broken.mp4" in summary["error"]
+
+
+def test_analyze_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "analyze",
+            str(tmp_path / "nope.mp4"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "no such file" in done.stdout and "nope.mp4" in done.stdout
