@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ClassifierSettings()
 
     def run(stop: threading.Event) -> None:
-        from services.classifier.model import load_model
+        from services.classifier.loader import load_model
 
         model = load_model(settings.model, device=settings.device or None)
         client = redis_client(settings)
