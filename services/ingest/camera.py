@@ -39,17 +39,30 @@ class CameraReader:
         self._fps_window: list[float] = []
 
     def run(self) -> None:
+        """Run until stopped or finished; waits out Redis outages (a live camera then resumes)."""
         cam = self.camera
-        try:
-            if cam.mode == "file":
-                self._run_file()
-            else:
-                self._run_live()
-        except Exception:  # noqa: BLE001 -- a camera must never take the ingest service down
-            log.exception("camera crashed camera=%s", cam.camera_id)
-            registry.set_status(
-                self.redis, cam.camera_id, status="error", error="internal error; see ingest log"
-            )
+        backoff = 0.5
+        while not self.stop.is_set():
+            try:
+                if cam.mode == "file":
+                    self._run_file()
+                else:
+                    self._run_live()
+                return
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning(
+                    "redis unavailable camera=%s error=%r retry_in_s=%.1f", cam.camera_id, str(exc), backoff
+                )
+                if cam.mode == "file":
+                    return  # a file job cannot resume half-way; analyze reports the stall
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:  # noqa: BLE001 -- a camera must never take the ingest service down
+                log.exception("camera crashed camera=%s", cam.camera_id)
+                registry.set_status(
+                    self.redis, cam.camera_id, status="error", error="internal error; see ingest log"
+                )
+                return
 
     # -- live -------------------------------------------------------------------------------------------
     def _run_live(self) -> None:

@@ -12,6 +12,7 @@ from services.common import health, registry
 from services.common.worker import redis_client
 from services.ingest.camera import CameraReader
 from services.ingest.settings import IngestSettings
+from services.ingest.stage import parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ class Ingest:
                 del self.readers[cam_id]
                 log.info("camera stopped camera=%s", cam_id)
         for cam_id, cam in wanted.items():
+            if cam_id in self.readers and not self.readers[cam_id][1].is_alive() and cam.mode == "live":
+                del self.readers[cam_id]  # a live reader that gave up (internal error): start it again
             if cam_id in self.readers or cam.status in ("done", "failed"):
                 continue
             reader = CameraReader(self.redis, self.settings, cam)
@@ -44,10 +47,23 @@ class Ingest:
             self.readers[cam_id] = (reader, thread)
             log.info("camera started camera=%s mode=%s uri=%s", cam_id, cam.mode, cam.uri)
 
+    def register_sources(self) -> None:
+        """Register the cameras named in ``EMOSTREAM_SOURCES`` (a video file loops like a camera)."""
+        for item in filter(None, (part.strip() for part in self.settings.sources.split(","))):
+            name, _, uri = item.partition("=")
+            if registry.get(self.redis, name) is None:
+                registry.add(
+                    self.redis, name, uri, mode="live", loop=parse_uri(uri).kind in ("file", "folder")
+                )
+
     def run(self) -> None:
         backoff = 0.5
+        registered = False
         while not self.stop.is_set():
             try:
+                if not registered:
+                    self.register_sources()
+                    registered = True
                 self.sync()
                 health.beat(
                     self.redis,

@@ -10,4 +10,7 @@ class IngestSettings(CommonSettings):
     jpeg_quality: int = Field(85, ge=10, le=100)
     live_fps_cap: float = Field(10.0, ge=0, description="publish live sources at most this often (0: no cap)")
     max_frame_px: int = Field(4096 * 2160, ge=1, description="a larger frame is refused")
+    sources: str = Field(
+        "", description="cameras to register at start: 'name=uri,name2=uri2' (live; files loop)"
+    )
     file_high_water: int = Field(32, ge=1, description="a file job pauses while this many frames wait")
