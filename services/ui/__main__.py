@@ -1,0 +1,70 @@
+"""python -m services.ui [--check]"""
+
+import contextlib
+import logging
+import sys
+import threading
+
+import redis
+import uvicorn
+
+from services.common import health
+from services.common.cli import service_main
+from services.common.worker import redis_client
+from services.ui.app import create_app
+from services.ui.settings import UISettings
+
+log = logging.getLogger("services.ui")
+
+
+def beat_until(stop: threading.Event, client: redis.Redis, settings: UISettings, app_state: object) -> None:
+    """Refresh the ui's health key every ``health_interval_s`` until ``stop`` is set, then clear it."""
+    live = app_state.live  # type: ignore[attr-defined]
+    while True:
+        try:
+            stats = {"cameras": len(live.views()), "port": settings.port, **live.stats}
+            health.beat(client, "ui", settings.instance, settings.health_ttl_s, stats)
+        except redis.RedisError as exc:
+            log.warning("health beat failed error=%r", str(exc))
+        if stop.wait(settings.health_interval_s):
+            break
+    with contextlib.suppress(redis.RedisError):
+        health.clear(client, "ui", settings.instance)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = UISettings()
+
+    def run(stop: threading.Event) -> None:
+        client = redis_client(settings)
+        app = create_app(settings, client)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # keep the key=value format set up by service_main
+            timeout_graceful_shutdown=3,  # MJPEG and push streams never end on their own
+        )
+        server = uvicorn.Server(config)
+        beater = threading.Thread(target=beat_until, args=(stop, client, settings, app.state), daemon=True)
+        beater.start()
+        # uvicorn takes over SIGTERM/SIGINT while it runs and re-raises them to service_main's handler after.
+        watcher = threading.Thread(
+            target=lambda: stop.wait() or setattr(server, "should_exit", True), daemon=True
+        )
+        watcher.start()
+        log.info("ui listening url=http://%s:%d", settings.host, settings.port)
+        try:
+            server.run()
+        finally:
+            stop.set()
+            beater.join(timeout=5)
+            client.close()
+        log.info("ui stopped")
+
+    return service_main("ui", settings, run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

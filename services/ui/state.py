@@ -1,0 +1,134 @@
+"""The shared reader: one background thread per app keeps the latest annotated frame of every camera.
+
+Every viewer (MJPEG streams, snapshots, the dashboard) reads from :class:`LiveState` in memory, so
+Redis load does not grow with the number of browsers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+
+import redis
+
+from services.common import keys, metrics, registry
+from services.common.annotate import draw_tracks
+from services.common.image import decode_jpeg, encode_jpeg
+from services.common.schema import Frame, Tracks
+from services.ui import view as views
+from services.ui.metrics import FRAMES_DRAWN
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LiveState:
+    """Polls the registry and each camera's newest ``Tracks`` at ``poll_hz``; draws each new one once."""
+
+    def __init__(self, client: redis.Redis, poll_hz: float = 12, jpeg_quality: int = 80) -> None:
+        self.redis = client
+        self.interval_s = 1.0 / poll_hz
+        self.jpeg_quality = jpeg_quality
+        self.stats: Counter[str] = Counter()
+        self.last_poll_ms = 0
+        self._views: dict[str, views.CameraView] = {}  # replaced whole, never mutated: safe to read
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- readers (any thread) -------------------------------------------------------------------------
+    def views(self) -> list[views.CameraView]:
+        return list(self._views.values())
+
+    def get(self, camera_id: str) -> views.CameraView | None:
+        return self._views.get(camera_id)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="ui-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _run(self) -> None:
+        log.info("reader starting poll_hz=%.1f", 1 / self.interval_s)
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self.poll()
+                backoff = 0.5
+                self._stop.wait(self.interval_s)
+            except redis.RedisError as exc:
+                log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), backoff)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except Exception:  # noqa: BLE001 -- a bad frame must not stop the dashboard
+                log.exception("reader poll failed")
+                self._stop.wait(1.0)
+        log.info("reader stopped stats=%s", dict(self.stats))
+
+    # -- one poll -----------------------------------------------------------------------------------------
+    def poll(self) -> None:
+        """Refresh the registry, then draw each camera's newest ``Tracks`` message if it is new."""
+        cameras = registry.all_cameras(self.redis)
+        pipe = self.redis.pipeline(transaction=False)
+        for c in cameras:
+            pipe.xrevrange(keys.stream("tracks", c.camera_id), count=8)
+        results = pipe.execute() if cameras else []
+        fresh: dict[str, views.CameraView] = {}
+        for camera, entries in zip(cameras, results, strict=True):
+            old = self._views.get(camera.camera_id)
+            fresh[camera.camera_id] = self._update(camera, old, views.latest_tracks(entries))
+        self._views = fresh
+        self.last_poll_ms = now_ms()
+
+    def _update(
+        self, camera: registry.Camera, old: views.CameraView | None, found: tuple[str, Tracks] | None
+    ) -> views.CameraView:
+        if found is None:
+            # No tracker output yet: show the raw newest frame so a camera is visible before the pipeline is.
+            return self._raw_frame(camera, old)
+        entry_id, tracks = found
+        if old is not None and old.tracks_entry_id == entry_id:
+            return views.CameraView(camera, old.tracks, entry_id, old.jpeg, old.jpeg_seq)
+        metrics.LATENCY_S.labels("ui").observe(max(0, now_ms() - tracks.captured_ms) / 1000)
+        jpeg, seq = (old.jpeg, old.jpeg_seq) if old else (None, -1)
+        drawn = self._draw(tracks)
+        if drawn is not None:
+            jpeg, seq = drawn, tracks.seq
+        return views.CameraView(camera, tracks, entry_id, jpeg, seq)
+
+    def _draw(self, tracks: Tracks) -> bytes | None:
+        """The frame of ``tracks`` with its boxes drawn, or None when its frame expired or is bad."""
+        raw = self.redis.get(tracks.frame_key)
+        if raw is None:
+            self.stats["frame_expired"] += 1
+            return None
+        try:
+            img = draw_tracks(decode_jpeg(raw), tracks.tracks)
+            jpeg = encode_jpeg(img, self.jpeg_quality)
+        except ValueError as exc:
+            log.warning("cannot draw frame key=%s error=%r", tracks.frame_key, str(exc))
+            self.stats["frame_bad"] += 1
+            return None
+        self.stats["drawn"] += 1
+        FRAMES_DRAWN.inc()
+        return jpeg
+
+    def _raw_frame(self, camera: registry.Camera, old: views.CameraView | None) -> views.CameraView:
+        frame = views.latest_frame(self.redis.xrevrange(keys.stream("frames", camera.camera_id), count=1))
+        jpeg, seq = (old.jpeg, old.jpeg_seq) if old else (None, -1)
+        if isinstance(frame, Frame) and frame.seq != seq:
+            raw = self.redis.get(frame.frame_key)
+            if raw is not None:
+                jpeg, seq = raw, frame.seq
+        return views.CameraView(camera, None, "", jpeg, seq)

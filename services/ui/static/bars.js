@@ -1,0 +1,83 @@
+// Per-face probability bars for gr.HTML(js_on_load=...): `element`, `props` and `watch` come from Gradio.
+// The template never changes, so Gradio never touches these nodes; this script creates one row per
+// track and one bar per emotion once, then only sets widths and text, so CSS transitions animate.
+const root = element.querySelector(".emo-faces") || element;
+const cams = new Map(); // camera name -> {box, head, tracks: Map(track id -> {row, title, bars: Map})}
+
+function el(tag, cls, parent) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+function trackRow(cam, t) {
+  let tr = cam.tracks.get(t.id);
+  if (!tr) {
+    const row = el("div", "emo-track", cam.box);
+    row.dataset.track = String(t.id);
+    tr = { row, title: el("div", "emo-track-title", row), bars: new Map() };
+    cam.tracks.set(t.id, tr);
+  }
+  tr.title.textContent = `#${t.id} ${t.label} ${Math.round(t.confidence * 100)}%`;
+  tr.title.style.borderColor = t.colour;
+  for (const [label, p, colour] of t.bars) {
+    let bar = tr.bars.get(label);
+    if (!bar) {
+      const line = el("div", "emo-bar-line", tr.row);
+      el("span", "emo-bar-label", line).textContent = label;
+      const track = el("div", "emo-bar-track", line);
+      const fill = el("div", "emo-bar", track);
+      fill.dataset.label = label;
+      fill.style.background = colour;
+      fill.style.width = "0%";
+      bar = { fill, value: el("span", "emo-bar-value", line) };
+      tr.bars.set(label, bar);
+    }
+    const width = `${(p * 100).toFixed(1)}%`;
+    if (bar.fill.style.width !== width) bar.fill.style.width = width;
+    bar.value.textContent = `${Math.round(p * 100)}%`;
+  }
+}
+
+function render() {
+  let data;
+  try {
+    data = typeof props.value === "string" ? JSON.parse(props.value || "{}") : props.value || {};
+  } catch (e) {
+    return;
+  }
+  const seen = new Set();
+  for (const c of data.cameras || []) {
+    seen.add(c.name);
+    let cam = cams.get(c.name);
+    if (!cam) {
+      const box = el("section", "emo-camera", root);
+      box.dataset.camera = c.name;
+      cam = { box, head: el("div", "emo-camera-head", box), tracks: new Map() };
+      cams.set(c.name, cam);
+    }
+    const latency = c.latency_ms === null ? "-" : `${c.latency_ms} ms`;
+    cam.head.textContent = `${c.name} · ${c.status} · ${c.fps} fps · latency ${latency} · ${c.tracks.length} face(s)`;
+    const ids = new Set();
+    for (const t of c.tracks) {
+      ids.add(t.id);
+      trackRow(cam, t);
+    }
+    for (const [id, tr] of cam.tracks) {
+      if (!ids.has(id)) {
+        tr.row.remove();
+        cam.tracks.delete(id);
+      }
+    }
+  }
+  for (const [name, cam] of cams) {
+    if (!seen.has(name)) {
+      cam.box.remove();
+      cams.delete(name);
+    }
+  }
+}
+
+watch("value", render);
+render();

@@ -1,0 +1,135 @@
+"""Pure view models: what the REST API and the dashboard show for a camera. No Redis, no I/O.
+
+A :class:`CameraView` is one camera as the ui last saw it: its registry entry, the newest ``Tracks``
+message on ``emo:tracks:{cam}`` and the annotated JPEG drawn from it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.common import codec
+from services.common.annotate import hex_colour
+from services.common.labels import CANONICAL_LABELS
+from services.common.registry import Camera
+from services.common.schema import Frame, Track, Tracks
+
+
+@dataclass(frozen=True)
+class CameraView:
+    camera: Camera
+    tracks: Tracks | None = None
+    tracks_entry_id: str = ""  # stream id of ``tracks``: a new id means a new message to draw
+    jpeg: bytes | None = None  # the latest annotated frame (kept when a newer frame key expired)
+    jpeg_seq: int = -1  # seq of the frame in ``jpeg``
+
+
+def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any]]]) -> tuple[str, Tracks] | None:
+    """The newest ``Tracks`` message of XREVRANGE entries (newest first), skipping markers and bad entries."""
+    for entry_id, fields in entries:
+        try:
+            message = codec.decode(fields)
+        except codec.SchemaError:
+            continue
+        if isinstance(message, Tracks):
+            return (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)), message
+    return None
+
+
+def latest_frame(entries: Iterable[tuple[Any, Mapping[Any, Any]]]) -> Frame | None:
+    """The newest ``Frame`` reference of XREVRANGE entries on ``emo:frames:{cam}``."""
+    for _, fields in entries:
+        try:
+            message = codec.decode(fields)
+        except codec.SchemaError:
+            continue
+        if isinstance(message, Frame):
+            return message
+    return None
+
+
+def track_json(track: Track) -> dict[str, Any]:
+    return {
+        "track_id": track.track_id,
+        "box_xyxy": list(track.box_xyxy),
+        "label": track.label,
+        "confidence": track.confidence,
+        "raw_label": track.raw_label,
+        "probs": dict(track.probs),
+    }
+
+
+def camera_json(camera: Camera, tracks: Tracks | None, now_ms: int) -> dict[str, Any]:
+    """One camera as ``GET /api/cameras`` returns it; ``latency_ms`` is ``now - captured_ms``."""
+    return {
+        "name": camera.camera_id,
+        "uri": camera.uri,
+        "mode": camera.mode,
+        "loop": camera.loop,
+        "status": camera.status,
+        "error": camera.error,
+        "frames": camera.frames,
+        "fps": camera.fps,
+        "total_frames": camera.total_frames,
+        "seq": tracks.seq if tracks else None,
+        "tracks": [track_json(t) for t in tracks.tracks] if tracks else [],
+        "latency_ms": max(0, now_ms - tracks.captured_ms) if tracks else None,
+    }
+
+
+def labels_in(tracks: Sequence[Track]) -> list[str]:
+    """Canonical labels first, in their order, then any extra label a model has (e.g. contempt)."""
+    extra = sorted({k for t in tracks for k in t.probs} - set(CANONICAL_LABELS))
+    return [*CANONICAL_LABELS, *extra]
+
+
+def bars_payload(views: Iterable[CameraView], now_ms: int) -> dict[str, Any]:
+    """What the dashboard's bars script reads: per camera, per track, one (label, p, colour) per emotion."""
+    cameras = []
+    for view in views:
+        tracks = view.tracks.tracks if view.tracks else ()
+        labels = labels_in(tracks)
+        cameras.append(
+            {
+                "name": view.camera.camera_id,
+                "status": view.camera.status,
+                "fps": round(view.camera.fps, 1),
+                "latency_ms": max(0, now_ms - view.tracks.captured_ms) if view.tracks else None,
+                "tracks": [
+                    {
+                        "id": t.track_id,
+                        "label": t.label,
+                        "confidence": round(t.confidence, 3),
+                        "colour": hex_colour(t.label),
+                        "bars": [[lb, round(t.probs.get(lb, 0.0), 3), hex_colour(lb)] for lb in labels],
+                    }
+                    for t in tracks
+                ],
+            }
+        )
+    return {"cameras": cameras}
+
+
+def grid_key(cameras: Iterable[Camera]) -> tuple[tuple[str, str, str], ...]:
+    """What the grid depends on: it is re-rendered only when this changes."""
+    return tuple((c.camera_id, c.status, c.error) for c in cameras)
+
+
+def grid_html(cameras: Sequence[Camera]) -> str:
+    """The camera grid: one tile per camera with its MJPEG stream, name and status."""
+    if not cameras:
+        return '<div class="emo-grid emo-empty">No cameras yet: add one below or POST /api/cameras.</div>'
+    tiles = []
+    for c in cameras:
+        name = html.escape(c.camera_id)
+        error = f'<span class="emo-error">{html.escape(c.error)}</span>' if c.error else ""
+        tiles.append(
+            f'<figure class="emo-tile" data-camera="{name}">'
+            f'<img src="/video/{name}.mjpg" alt="camera {name}">'
+            f'<figcaption><b>{name}</b> <span class="emo-status emo-status-{html.escape(c.status)}">'
+            f"{html.escape(c.status)}</span> {error}</figcaption></figure>"
+        )
+    return f'<div class="emo-grid">{"".join(tiles)}</div>'

@@ -1,0 +1,116 @@
+"""Pure view helpers of the ui: camera JSON, bars payload, the grid, picking the newest Tracks."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common import codec
+from services.common.labels import CANONICAL_LABELS
+from services.common.registry import Camera
+from services.common.schema import Skip, Track, Tracks
+from services.ui.api import is_file_uri
+from services.ui.view import (
+    CameraView,
+    bars_payload,
+    camera_json,
+    grid_html,
+    grid_key,
+    latest_tracks,
+)
+
+CAM = Camera("cam1", "/v.mp4", "live", True, status="running", frames=12, fps=9.5)
+
+
+def tracks(seq: int = 3, captured_ms: int = 1_000, probs: dict[str, float] | None = None) -> Tracks:
+    probs = probs or {"happy": 0.7, "sad": 0.3}
+    label = max(probs, key=probs.__getitem__)
+    track = Track(
+        track_id=7,
+        box_xyxy=(1.0, 2.0, 30.0, 40.0),
+        label=label,
+        confidence=probs[label],
+        raw_label=label,
+        probs=probs,
+    )
+    return Tracks(
+        camera_id="cam1",
+        seq=seq,
+        captured_ms=captured_ms,
+        frame_key="frame:cam1:3",
+        size_wh=(64, 48),
+        tracks=(track,),
+    )
+
+
+def test_camera_json_has_tracks_and_latency() -> None:
+    out = camera_json(CAM, tracks(), now_ms=1_250)
+    assert out["name"] == "cam1" and out["status"] == "running" and out["fps"] == 9.5 and out["frames"] == 12
+    assert out["latency_ms"] == 250 and out["seq"] == 3
+    assert out["tracks"] == [
+        {
+            "track_id": 7,
+            "box_xyxy": [1.0, 2.0, 30.0, 40.0],
+            "label": "happy",
+            "confidence": 0.7,
+            "raw_label": "happy",
+            "probs": {"happy": 0.7, "sad": 0.3},
+        }
+    ]
+
+
+def test_camera_json_without_tracks() -> None:
+    out = camera_json(CAM, None, now_ms=5)
+    assert out["tracks"] == [] and out["latency_ms"] is None and out["seq"] is None
+
+
+def test_latest_tracks_skips_markers_and_bad_entries() -> None:
+    skip = Skip(camera_id="cam1", seq=4, captured_ms=1, stage="detector", reason="old")
+    entries = [
+        (b"3-0", codec.encode(skip)),
+        (b"2-0", {b"type": b"tracks", b"v": b"1", b"body": b"\x00garbage"}),
+        (b"1-0", codec.encode(tracks(seq=2))),
+    ]
+    found = latest_tracks(entries)
+    assert found is not None and found[0] == "1-0" and found[1].seq == 2
+    assert latest_tracks([(b"3-0", codec.encode(skip))]) is None
+
+
+def test_bars_payload_has_every_canonical_label_with_its_colour() -> None:
+    view = CameraView(CAM, tracks(captured_ms=900, probs={"happy": 0.6, "contempt": 0.4}))
+    payload = bars_payload([view], now_ms=1_000)
+    cam = payload["cameras"][0]
+    assert cam["name"] == "cam1" and cam["latency_ms"] == 100
+    bars = cam["tracks"][0]["bars"]
+    assert [b[0] for b in bars] == [*CANONICAL_LABELS, "contempt"]
+    assert dict((b[0], b[1]) for b in bars)["happy"] == 0.6
+    assert dict((b[0], b[2]) for b in bars)["happy"] == "#ffc800"  # annotate.hex_colour, same as the boxes
+    assert cam["tracks"][0]["colour"] == "#ffc800"
+
+
+def test_grid_escapes_names_and_links_mjpeg() -> None:
+    cam = Camera("door-1", "x", "live", False, status="error", error="<can't open>")
+    page = grid_html([cam])
+    assert '<img src="/video/door-1.mjpg"' in page and "&lt;can&#x27;t open&gt;" in page
+    assert "No cameras" in grid_html([])
+
+
+def test_grid_key_ignores_counters() -> None:
+    a = Camera("c", "x", "live", False, status="running", frames=1, fps=1.0)
+    b = Camera("c", "x", "live", False, status="running", frames=99, fps=9.0)
+    assert grid_key([a]) == grid_key([b])
+    assert grid_key([a]) != grid_key([Camera("c", "x", "live", False, status="error")])
+
+
+@pytest.mark.parametrize(
+    ("uri", "is_file"),
+    [
+        ("/data/a.mp4", True),
+        ("clip.mov", True),
+        ("file:///data/a.mp4", True),
+        ("0", False),
+        ("rtsp://10.0.0.1/live", False),
+        ("http://cam/video.mjpg", False),
+    ],
+)
+def test_is_file_uri(uri: str, is_file: bool) -> None:
+    assert is_file_uri(uri) is is_file
