@@ -26,7 +26,10 @@ def _text(fields: Mapping[bytes | str, bytes | str], key: str) -> str:
     raw = fields.get(key.encode(), fields.get(key))
     if raw is None:
         raise SchemaError(f"entry has no {key!r} field")
-    return raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+    except UnicodeDecodeError:
+        raise SchemaError(f"entry field {key!r} is not UTF-8 text: {raw!r}") from None
 
 
 def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
@@ -40,7 +43,7 @@ def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
         raise SchemaError(f"unknown message type {name!r}")
     version_text = _text(fields, "v")
     current = TYPES[name][1]
-    if not version_text.isdigit() or not 1 <= int(version_text) <= current:
+    if not (version_text.isascii() and version_text.isdigit()) or not 1 <= int(version_text) <= current:
         raise SchemaError(f"unsupported version {version_text!r} of {name!r} (this build reads 1..{current})")
     body = fields.get(b"body", fields.get("body"))
     if not isinstance(body, bytes):

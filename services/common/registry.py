@@ -37,7 +37,7 @@ def _s(value: bytes | str | None) -> str:
 
 
 def validate_name(camera_id: str) -> str:
-    if not _NAME.match(camera_id):
+    if not _NAME.fullmatch(camera_id):
         raise CameraError(f"camera name {camera_id!r} must be 1-64 of letters, digits, '_', '.', '-'")
     return camera_id
 

@@ -136,13 +136,14 @@ class StreamClient:
         for stream, message in batch.outputs:
             pipe.xadd(stream, codec.encode(message), maxlen=self.maxlen, approximate=True)
         for entry, reason in batch.dead:
+            # the entry's own fields first, so they can never overwrite the reason or origin
             dead_fields: dict[str, bytes | str] = {
-                "stream": entry.stream,
-                "id": entry.entry_id,
-                "reason": reason,
-                "group": self.group,
+                k.decode(errors="backslashreplace") if isinstance(k, bytes) else k: v
+                for k, v in entry.fields.items()
             }
-            dead_fields.update({_text(k): v for k, v in entry.fields.items()})
+            dead_fields.update(
+                {"stream": entry.stream, "id": entry.entry_id, "reason": reason, "group": self.group}
+            )
             pipe.xadd(keys.DEAD, dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
         if batch.delete_keys:
             pipe.delete(*batch.delete_keys)

@@ -178,12 +178,15 @@ def map_stage(
     """
     batch = Batch()
     todo: list[Entry] = []
+    # one output slot per input, filled in place, so outputs keep the input order (an End never
+    # overtakes the frames before it)
+    slots: list[tuple[str, Message] | None] = []
     for entry in entries:
         msg = entry.message
         assert msg is not None
         out = keys.stream(out_stage, msg.camera_id)
         if isinstance(msg, Skip | End):
-            batch.outputs.append((out, msg))
+            slots.append((out, msg))
             batch.acks.append(entry)
         elif not isinstance(msg, accept):
             batch.dead.append((entry, f"{stage} cannot process a {type(msg).__name__} message"))
@@ -191,7 +194,7 @@ def map_stage(
             stats["dropped"] += 1
             metrics.MESSAGES.labels(stage, "dropped").inc()
             reason = f"older than {max_age_ms} ms"
-            batch.outputs.append(
+            slots.append(
                 (
                     out,
                     Skip(
@@ -207,6 +210,8 @@ def map_stage(
             batch.acks.append(entry)
         else:
             todo.append(entry)
+            slots.append(None)
+    todo_slots = [i for i, slot in enumerate(slots) if slot is None]
     if todo:
         messages: list[Message] = [e.message for e in todo if e.message is not None]
         metrics.BATCH_SIZE.labels(stage).observe(len(messages))
@@ -215,7 +220,7 @@ def map_stage(
         except Exception as exc:  # noqa: BLE001 -- one bad batch must not kill the worker
             log.exception("batch failed stage=%s size=%d", stage, len(messages))
             results = [exc] * len(messages)
-        for entry, msg, result in zip(todo, messages, results, strict=True):
+        for slot, entry, msg, result in zip(todo_slots, todo, messages, results, strict=True):
             out = keys.stream(out_stage, msg.camera_id)
             if isinstance(result, Exception):
                 batch.dead.append((entry, f"{stage} failed: {result}"))
@@ -231,5 +236,6 @@ def map_stage(
                 batch.acks.append(entry)
                 stats["processed"] += 1
                 metrics.MESSAGES.labels(stage, "ok").inc()
-            batch.outputs.append((out, result))
+            slots[slot] = (out, result)
+    batch.outputs.extend(s for s in slots if s is not None)
     return batch
