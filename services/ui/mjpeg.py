@@ -45,6 +45,7 @@ async def stream(state: LiveState, camera_id: str, fps: float) -> AsyncIterator[
     last: bytes | None = None
     sent_at = 0.0
     seen = False
+    repeat = False
     MJPEG_CLIENTS.inc()
     try:
         while True:
@@ -54,9 +55,11 @@ async def stream(state: LiveState, camera_id: str, fps: float) -> AsyncIterator[
             seen = seen or view is not None
             jpeg = view.jpeg if view is not None and view.jpeg else placeholder_jpeg()
             now = time.monotonic()
-            if jpeg is not last or now - sent_at >= KEEPALIVE_S:
+            if jpeg is not last or repeat or now - sent_at >= KEEPALIVE_S:
                 yield part(jpeg)
                 MJPEG_FRAMES.inc()
+                # Chromium shows a part only once the next one starts: send each new frame twice.
+                repeat = jpeg is not last
                 last, sent_at = jpeg, now
             await asyncio.sleep(interval_s)
     finally:

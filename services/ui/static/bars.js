@@ -31,11 +31,13 @@ function trackRow(cam, t) {
       fill.dataset.label = label;
       fill.style.background = colour;
       fill.style.width = "0%";
-      bar = { fill, value: el("span", "emo-bar-value", line) };
+      bar = { fill, value: el("span", "emo-bar-value", line), p: -1 };
       tr.bars.set(label, bar);
     }
-    const width = `${(p * 100).toFixed(1)}%`;
-    if (bar.fill.style.width !== width) bar.fill.style.width = width;
+    if (bar.p !== p) {
+      bar.p = p;
+      bar.fill.style.width = `${(p * 100).toFixed(1)}%`;
+    }
     bar.value.textContent = `${Math.round(p * 100)}%`;
   }
 }
