@@ -68,6 +68,7 @@ class EmbeddedRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # a Ctrl-C to the terminal must not stop Redis before the services
         )
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 15

@@ -155,8 +155,20 @@ class Worker:
             self.service,
             self.settings.instance,
             self.settings.health_ttl_s,
-            {"cameras": len(self.cameras), **self.stats},
+            {"cameras": len(self.cameras), **self.stats, **getattr(self.handler, "stats", {})},
         )
+
+
+def skip_of(msg: Message, stage: str, reason: str) -> Skip:
+    """The marker that takes a message's place downstream when ``stage`` does not process it."""
+    return Skip(
+        camera_id=msg.camera_id,
+        seq=msg.seq,
+        captured_ms=msg.captured_ms,
+        mode=msg.mode,
+        stage=stage,
+        reason=reason,
+    )
 
 
 def map_stage(
@@ -169,73 +181,70 @@ def map_stage(
     accept: type,
     process: Callable[[list[Message]], list[Message | Exception]],
     stats: Counter[str],
+    latest_live_only: bool = False,
 ) -> Batch:
     """The shape of a stateless stage (detector, classifier): one output per input, in one batch.
 
-    Skip and End markers pass through unchanged; a live message past its deadline becomes a Skip; an
-    input ``process`` fails on goes to the dead letters and a Skip takes its place downstream, so
-    nothing waits for it. ``process`` gets the accepted messages and returns one result per message.
+    Skip and End markers pass through unchanged; a live message past its deadline becomes a Skip; with
+    ``latest_live_only`` so does every live message that a newer one of the same camera supersedes in
+    this read (the newest frame is the one worth the model's time); an input ``process`` fails on goes
+    to the dead letters and a Skip takes its place downstream, so nothing waits for it. ``process`` gets
+    the accepted messages and returns one result per message. Outputs keep the input order.
     """
     batch = Batch()
-    todo: list[Entry] = []
-    # one output slot per input, filled in place, so outputs keep the input order (an End never
-    # overtakes the frames before it)
+    newest: dict[str, int] = {}
+    if latest_live_only:
+        for entry in entries:
+            if (
+                entry.message is not None
+                and entry.message.mode == "live"
+                and isinstance(entry.message, accept)
+            ):
+                cam = entry.message.camera_id
+                newest[cam] = max(newest.get(cam, entry.message.seq), entry.message.seq)
+    todo: list[tuple[int, Entry, Message]] = []
+    # one output slot per input, filled in place, so an End never overtakes the frames before it
     slots: list[tuple[str, Message] | None] = []
     for entry in entries:
         msg = entry.message
         assert msg is not None
         out = keys.stream(out_stage, msg.camera_id)
+        reason = ""
         if isinstance(msg, Skip | End):
             slots.append((out, msg))
             batch.acks.append(entry)
-        elif not isinstance(msg, accept):
+            continue
+        if not isinstance(msg, accept):
             batch.dead.append((entry, f"{stage} cannot process a {type(msg).__name__} message"))
-        elif msg.mode == "live" and now - msg.captured_ms > max_age_ms:
+            continue
+        if msg.mode == "live" and now - msg.captured_ms > max_age_ms:
+            reason = f"older than {max_age_ms} ms"
+        elif msg.mode == "live" and msg.seq < newest.get(msg.camera_id, msg.seq):
+            reason = "superseded by a newer live frame"
+        if reason:
             stats["dropped"] += 1
             metrics.MESSAGES.labels(stage, "dropped").inc()
-            reason = f"older than {max_age_ms} ms"
-            slots.append(
-                (
-                    out,
-                    Skip(
-                        camera_id=msg.camera_id,
-                        seq=msg.seq,
-                        captured_ms=msg.captured_ms,
-                        mode=msg.mode,
-                        stage=stage,
-                        reason=reason,
-                    ),
-                )
-            )
+            slots.append((out, skip_of(msg, stage, reason)))
             batch.acks.append(entry)
         else:
-            todo.append(entry)
+            todo.append((len(slots), entry, msg))
             slots.append(None)
-    todo_slots = [i for i, slot in enumerate(slots) if slot is None]
     if todo:
-        messages: list[Message] = [e.message for e in todo if e.message is not None]
+        messages = [msg for _, _, msg in todo]
         metrics.BATCH_SIZE.labels(stage).observe(len(messages))
         try:
             results = process(messages)
         except Exception as exc:  # noqa: BLE001 -- one bad batch must not kill the worker
             log.exception("batch failed stage=%s size=%d", stage, len(messages))
             results = [exc] * len(messages)
-        for slot, entry, msg, result in zip(todo_slots, todo, messages, results, strict=True):
-            out = keys.stream(out_stage, msg.camera_id)
+        for (slot, entry, msg), result in zip(todo, results, strict=True):
             if isinstance(result, Exception):
                 batch.dead.append((entry, f"{stage} failed: {result}"))
-                result = Skip(
-                    camera_id=msg.camera_id,
-                    seq=msg.seq,
-                    captured_ms=msg.captured_ms,
-                    mode=msg.mode,
-                    stage=stage,
-                    reason=str(result),
-                )
+                result = skip_of(msg, stage, str(result))
             else:
                 batch.acks.append(entry)
                 stats["processed"] += 1
                 metrics.MESSAGES.labels(stage, "ok").inc()
-            slots[slot] = (out, result)
+            slots[slot] = (keys.stream(out_stage, msg.camera_id), result)
     batch.outputs.extend(s for s in slots if s is not None)
     return batch

@@ -10,9 +10,9 @@ import numpy as np
 import redis
 
 from services.common.image import decode_jpeg, encode_jpeg
-from services.common.schema import Face, Faces, Frame, Message, Skip
+from services.common.schema import Face, Faces, Frame, Message
 from services.common.streams import Batch, Entry
-from services.common.worker import map_stage
+from services.common.worker import map_stage, skip_of
 from services.detector.settings import DetectorSettings
 from services.detector.stage import FaceDetections, FaceDetector, crop_with_margin, filter_faces
 
@@ -36,6 +36,7 @@ class DetectorHandler:
             accept=Frame,
             process=self.detect,
             stats=self.stats,
+            latest_live_only=True,
         )
         # A file job's frame is needed by nobody after detection: free it in the same MULTI as the ack.
         batch.delete_keys.extend(
@@ -57,14 +58,7 @@ class DetectorHandler:
             zip(frames, self.redis.mget([m.frame_key for m in frames]), strict=True)
         ):
             if blob is None:
-                out[i] = Skip(
-                    camera_id=msg.camera_id,
-                    seq=msg.seq,
-                    captured_ms=msg.captured_ms,
-                    mode=msg.mode,
-                    stage="detector",
-                    reason="frame expired before detection",
-                )
+                out[i] = skip_of(msg, "detector", "frame expired before detection")
                 continue
             try:
                 pending.append((i, msg, decode_jpeg(blob)))
