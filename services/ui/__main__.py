@@ -4,6 +4,7 @@ import contextlib
 import logging
 import sys
 import threading
+from types import FrameType
 
 import redis
 import uvicorn
@@ -32,6 +33,18 @@ def beat_until(stop: threading.Event, client: redis.Redis, settings: UISettings,
         health.clear(client, "ui", settings.instance)
 
 
+class Server(uvicorn.Server):
+    """uvicorn's server that also sets ``stop`` on SIGTERM/SIGINT, ending streams and the health beat."""
+
+    def __init__(self, config: uvicorn.Config, stop: threading.Event) -> None:
+        super().__init__(config)
+        self.stop = stop
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stop.set()
+        super().handle_exit(sig, frame)
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = UISettings()
 
@@ -46,13 +59,17 @@ def main(argv: list[str] | None = None) -> int:
             log_config=None,  # keep the key=value format set up by service_main
             timeout_graceful_shutdown=3,  # MJPEG and push streams never end on their own
         )
-        server = uvicorn.Server(config)
+        server = Server(config, stop)
         beater = threading.Thread(target=beat_until, args=(stop, client, settings, app.state), daemon=True)
         beater.start()
-        # uvicorn takes over SIGTERM/SIGINT while it runs and re-raises them to service_main's handler after.
-        watcher = threading.Thread(
-            target=lambda: stop.wait() or setattr(server, "should_exit", True), daemon=True
-        )
+
+        # uvicorn takes over SIGTERM/SIGINT while it runs; Server.handle_exit sets stop too.
+        def exit_on_stop() -> None:
+            stop.wait()
+            app.state.live.closing.set()  # open MJPEG and push streams end within one frame
+            server.should_exit = True
+
+        watcher = threading.Thread(target=exit_on_stop, daemon=True)
         watcher.start()
         log.info("ui listening url=http://%s:%d", settings.host, settings.port)
         try:

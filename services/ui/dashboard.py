@@ -38,7 +38,7 @@ def build_dashboard(client: redis.Redis, state: LiveState, push_hz: float = 5) -
     async def push() -> AsyncIterator[tuple[Any, Any]]:
         last_grid: Any = None
         last_bars = ""
-        while True:
+        while not state.closing.is_set():
             views = sorted(state.views(), key=lambda v: v.camera.camera_id)
             cameras = [v.camera for v in views]
             key = grid_key(cameras)

@@ -39,7 +39,8 @@ def part(jpeg: bytes) -> bytes:
 async def stream(state: LiveState, camera_id: str, fps: float) -> AsyncIterator[bytes]:
     """Yield a part whenever the camera's frame changes, at most ``fps`` a second, until cancelled.
 
-    Starlette cancels the generator when the client disconnects; the camera being removed ends it too.
+    Starlette cancels the generator when the client disconnects; the camera being removed or the
+    server shutting down (``state.closing``) ends it too.
     """
     interval_s = 1.0 / fps
     last: bytes | None = None
@@ -48,7 +49,7 @@ async def stream(state: LiveState, camera_id: str, fps: float) -> AsyncIterator[
     repeat = False
     MJPEG_CLIENTS.inc()
     try:
-        while True:
+        while not state.closing.is_set():
             view = state.get(camera_id)
             if view is None and seen:
                 return  # camera removed

@@ -17,8 +17,8 @@ from services.common import keys, metrics, registry
 from services.common.annotate import draw_tracks
 from services.common.image import decode_jpeg, encode_jpeg
 from services.common.schema import Frame, Tracks
-from services.ui import view as views
 from services.ui.metrics import FRAMES_DRAWN
+from services.ui.view import CameraView, latest_frame, latest_tracks
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +36,27 @@ class LiveState:
         self.jpeg_quality = jpeg_quality
         self.stats: Counter[str] = Counter()
         self.last_poll_ms = 0
-        self._views: dict[str, views.CameraView] = {}  # replaced whole, never mutated: safe to read
+        self._views: dict[str, CameraView] = {}  # replaced whole, never mutated: safe to read
         self._stop = threading.Event()
+        self.closing = threading.Event()  # set at shutdown: MJPEG and push streams end so uvicorn can exit
         self._thread: threading.Thread | None = None
 
     # -- readers (any thread) -------------------------------------------------------------------------
-    def views(self) -> list[views.CameraView]:
+    def views(self) -> list[CameraView]:
         return list(self._views.values())
 
-    def get(self, camera_id: str) -> views.CameraView | None:
+    def get(self, camera_id: str) -> CameraView | None:
         return self._views.get(camera_id)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
         self._stop.clear()
+        self.closing.clear()
         self._thread = threading.Thread(target=self._run, name="ui-reader", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
+        self.closing.set()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
@@ -84,33 +87,33 @@ class LiveState:
         for c in cameras:
             pipe.xrevrange(keys.stream("tracks", c.camera_id), count=8)
         results = pipe.execute() if cameras else []
-        fresh: dict[str, views.CameraView] = {}
+        fresh: dict[str, CameraView] = {}
         for camera, entries in zip(cameras, results, strict=True):
             old = self._views.get(camera.camera_id)
-            fresh[camera.camera_id] = self._update(camera, old, views.latest_tracks(entries))
+            fresh[camera.camera_id] = self._update(camera, old, latest_tracks(entries))
         self._views = fresh
         self.last_poll_ms = now_ms()
 
     def _update(
-        self, camera: registry.Camera, old: views.CameraView | None, found: tuple[str, Tracks] | None
-    ) -> views.CameraView:
+        self, camera: registry.Camera, old: CameraView | None, found: tuple[str, Tracks] | None
+    ) -> CameraView:
         if found is None:
             # No tracker output yet: show the raw newest frame so a camera is visible before the pipeline is.
             return self._raw_frame(camera, old)
         entry_id, tracks = found
         if old is not None and old.tracks_entry_id == entry_id:
-            return views.CameraView(camera, old.tracks, entry_id, old.jpeg, old.jpeg_seq)
+            return CameraView(camera, old.tracks, entry_id, old.jpeg, old.jpeg_seq)
         metrics.LATENCY_S.labels("ui").observe(max(0, now_ms() - tracks.captured_ms) / 1000)
         jpeg, seq = (old.jpeg, old.jpeg_seq) if old else (None, -1)
         drawn = self._draw(tracks)
         if drawn is not None:
             jpeg, seq = drawn, tracks.seq
-        return views.CameraView(camera, tracks, entry_id, jpeg, seq)
+        return CameraView(camera, tracks, entry_id, jpeg, seq)
 
     def _draw(self, tracks: Tracks) -> bytes | None:
         """The frame of ``tracks`` with its boxes drawn, or None when its frame expired or is bad."""
         raw = self.redis.get(tracks.frame_key)
-        if raw is None:
+        if not isinstance(raw, bytes):
             self.stats["frame_expired"] += 1
             return None
         try:
@@ -124,11 +127,12 @@ class LiveState:
         FRAMES_DRAWN.inc()
         return jpeg
 
-    def _raw_frame(self, camera: registry.Camera, old: views.CameraView | None) -> views.CameraView:
-        frame = views.latest_frame(self.redis.xrevrange(keys.stream("frames", camera.camera_id), count=1))
+    def _raw_frame(self, camera: registry.Camera, old: CameraView | None) -> CameraView:
+        entries = self.redis.xrevrange(keys.stream("frames", camera.camera_id), count=1)
+        frame = latest_frame(entries or [])
         jpeg, seq = (old.jpeg, old.jpeg_seq) if old else (None, -1)
         if isinstance(frame, Frame) and frame.seq != seq:
             raw = self.redis.get(frame.frame_key)
-            if raw is not None:
+            if isinstance(raw, bytes):
                 jpeg, seq = raw, frame.seq
-        return views.CameraView(camera, None, "", jpeg, seq)
+        return CameraView(camera, None, "", jpeg, seq)

@@ -27,9 +27,11 @@ class CameraView:
     jpeg_seq: int = -1  # seq of the frame in ``jpeg``
 
 
-def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any]]]) -> tuple[str, Tracks] | None:
+def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> tuple[str, Tracks] | None:
     """The newest ``Tracks`` message of XREVRANGE entries (newest first), skipping markers and bad entries."""
     for entry_id, fields in entries:
+        if not fields:
+            continue
         try:
             message = codec.decode(fields)
         except codec.SchemaError:
@@ -39,9 +41,11 @@ def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any]]]) -> tuple[str
     return None
 
 
-def latest_frame(entries: Iterable[tuple[Any, Mapping[Any, Any]]]) -> Frame | None:
+def latest_frame(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> Frame | None:
     """The newest ``Frame`` reference of XREVRANGE entries on ``emo:frames:{cam}``."""
     for _, fields in entries:
+        if not fields:
+            continue
         try:
             message = codec.decode(fields)
         except codec.SchemaError:
