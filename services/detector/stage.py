@@ -1,0 +1,116 @@
+"""Face detections as parallel arrays, the detector seam, and the pure steps around detection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FaceDetections:
+    """The faces found in one frame, as parallel arrays.
+
+    Attributes:
+        boxes_xyxy: (n, 4) float32, x1, y1, x2, y2 in input-frame pixels.
+        scores: (n,) float32 detection confidences in 0..1.
+        landmarks_xy: (n, 5, 2) float32 points in input-frame pixels: left eye, right eye, nose,
+            mouth left, mouth right.
+
+    Raises:
+        ValueError: (from ``__post_init__``) when shapes disagree or scores lie outside 0..1.
+    """
+
+    boxes_xyxy: np.ndarray
+    scores: np.ndarray
+    landmarks_xy: np.ndarray
+
+    def __post_init__(self) -> None:
+        boxes = np.asarray(self.boxes_xyxy, dtype=np.float32)
+        scores = np.asarray(self.scores, dtype=np.float32)
+        landmarks = np.asarray(self.landmarks_xy, dtype=np.float32)
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise ValueError(f"boxes_xyxy must be (n, 4), got {boxes.shape}")
+        n = boxes.shape[0]
+        if scores.shape != (n,):
+            raise ValueError(f"scores must be ({n},) to match boxes_xyxy, got {scores.shape}")
+        if landmarks.shape != (n, 5, 2):
+            raise ValueError(f"landmarks_xy must be ({n}, 5, 2) to match boxes_xyxy, got {landmarks.shape}")
+        if n and (np.isnan(scores).any() or scores.min() < 0.0 or scores.max() > 1.0):
+            raise ValueError(f"scores must lie in 0..1, got {scores.tolist()}")
+        object.__setattr__(self, "boxes_xyxy", boxes)
+        object.__setattr__(self, "scores", scores)
+        object.__setattr__(self, "landmarks_xy", landmarks)
+
+    @classmethod
+    def empty(cls) -> FaceDetections:
+        """No faces."""
+        return cls(
+            boxes_xyxy=np.zeros((0, 4), np.float32),
+            scores=np.zeros((0,), np.float32),
+            landmarks_xy=np.zeros((0, 5, 2), np.float32),
+        )
+
+    def __len__(self) -> int:
+        return int(self.boxes_xyxy.shape[0])
+
+    def __getitem__(self, index: np.ndarray | slice) -> FaceDetections:
+        """Select faces by boolean mask, index array or slice."""
+        return FaceDetections(self.boxes_xyxy[index], self.scores[index], self.landmarks_xy[index])
+
+
+class FaceDetector(Protocol):
+    """Finds faces in BGR frames."""
+
+    def detect(self, frames_bgr: Sequence[np.ndarray]) -> list[FaceDetections]:
+        """Detect faces in each (h, w, 3) BGR uint8 frame; returns one FaceDetections per frame, in order."""
+        ...
+
+
+def filter_faces(d: FaceDetections, min_score: float, min_size_px: float) -> FaceDetections:
+    """Keep faces with ``score >= min_score`` whose shorter box side is ``>= min_size_px`` pixels."""
+    wh = d.boxes_xyxy[:, 2:4] - d.boxes_xyxy[:, 0:2]
+    keep = (d.scores >= min_score) & (wh.min(axis=1, initial=np.inf) >= min_size_px)
+    return d[keep]
+
+
+def crop_with_margin(
+    frame_bgr: np.ndarray, box_xyxy: Sequence[float] | np.ndarray, margin: float
+) -> np.ndarray:
+    """Cut a square face crop out of a frame.
+
+    The box grows by ``margin`` times its width (left and right) and height (top and bottom), then becomes
+    a square of side ``max(w, h)`` around its centre, clipped to the frame (so crops at edges are not
+    square).
+
+    Args:
+        frame_bgr: (h, w, 3) BGR uint8 frame.
+        box_xyxy: x1, y1, x2, y2 in frame pixels.
+        margin: fraction of the box size added on each side, >= 0.
+
+    Returns:
+        A (ch, cw, 3) copy with ch, cw >= 1.
+
+    Raises:
+        ValueError: for a negative margin, a box with x2 < x1 or y2 < y1, or a box entirely outside the frame.
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    if not (x2 >= x1 and y2 >= y1):
+        raise ValueError(f"box must have x2 >= x1 and y2 >= y1, got {(x1, y1, x2, y2)}")
+    fh, fw = frame_bgr.shape[:2]
+    if x2 <= 0 or y2 <= 0 or x1 >= fw or y1 >= fh:
+        raise ValueError(f"box {(x1, y1, x2, y2)} lies entirely outside the {fw}x{fh} frame")
+    side = max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    left = int(np.clip(np.floor(cx - side / 2.0), 0, fw - 1))
+    top = int(np.clip(np.floor(cy - side / 2.0), 0, fh - 1))
+    right = int(np.clip(np.ceil(cx + side / 2.0), left + 1, fw))
+    bottom = int(np.clip(np.ceil(cy + side / 2.0), top + 1, fh))
+    return frame_bgr[top:bottom, left:right].copy()
