@@ -6,12 +6,14 @@ import logging
 import threading
 import time
 
+import numpy as np
 import redis
 
 from services.common import codec, keys, registry
+from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
 from services.common.registry import Camera
-from services.common.schema import End, Frame
+from services.common.schema import End, Mode
 from services.common.streams import backlog
 from services.common.worker import now_ms
 from services.ingest.settings import IngestSettings
@@ -174,47 +176,23 @@ class CameraReader:
             log.info("file job read camera=%s frames=%d", cam.camera_id, self.published)
 
     # -- both -------------------------------------------------------------------------------------------
-    def _publish(self, frame_bgr: object, mode: str) -> None:
-        import numpy as np
-
-        assert isinstance(frame_bgr, np.ndarray)
+    def _publish(self, frame_bgr: np.ndarray, mode: Mode) -> None:
         h, w = frame_bgr.shape[:2]
         if h * w > self.settings.max_frame_px:
             raise SourceError(f"frame {w}x{h} exceeds the limit of {self.settings.max_frame_px} pixels")
-        cam = self.camera.camera_id
-        seq, captured = self.seq, now_ms()
-        key = keys.frame(cam, seq)
-        ref = Frame(
-            camera_id=cam,
-            seq=seq,
-            captured_ms=captured,
-            mode="file" if mode == "file" else "live",
-            frame_key=key,
-            size_wh=(w, h),
-        )
         t = time.monotonic()
         self._fps_window = [x for x in self._fps_window if t - x < 2.0] + [t]
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.set(
-            key,
+        publish_frame(
+            self.redis,
+            self.camera.camera_id,
+            self.seq,
+            now_ms(),
             encode_jpeg(frame_bgr, self.settings.jpeg_quality),
-            ex=self.settings.frame_ttl_s if mode == "live" else None,
-        )
-        pipe.xadd(
-            keys.stream("frames", cam),
-            codec.encode(ref),
+            (w, h),
+            mode,
+            ttl_s=self.settings.frame_ttl_s,
             maxlen=self.settings.stream_maxlen,
-            approximate=True,
+            status={"frames": self.published + 1, "fps": round(len(self._fps_window) / 2.0, 2)},
         )
-        pipe.hset(
-            keys.camera(cam),
-            mapping={
-                "next_seq": seq + 1,
-                "frames": self.published + 1,
-                "fps": round(len(self._fps_window) / 2.0, 2),
-                "last_ms": captured,
-            },
-        )
-        pipe.execute()
         self.seq += 1
         self.published += 1

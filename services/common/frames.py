@@ -1,0 +1,38 @@
+"""Publishing a frame: the JPEG stored once under ``frame:{cam}:{seq}``, a reference XADDed beside it."""
+
+from __future__ import annotations
+
+import redis
+
+from services.common import codec, keys
+from services.common.schema import Frame, Mode
+
+
+def publish_frame(
+    client: redis.Redis,
+    camera_id: str,
+    seq: int,
+    captured_ms: int,
+    jpeg: bytes,
+    size_wh: tuple[int, int],
+    mode: Mode,
+    ttl_s: int,
+    maxlen: int,
+    status: dict[str, str | int | float] | None = None,
+) -> Frame:
+    """Store the JPEG (TTL ``ttl_s`` for live frames, none for file jobs) and XADD its reference to
+    ``emo:frames:{cam}`` in one MULTI, with ``status`` fields merged into the camera's hash."""
+    ref = Frame(
+        camera_id=camera_id,
+        seq=seq,
+        captured_ms=captured_ms,
+        mode=mode,
+        frame_key=keys.frame(camera_id, seq),
+        size_wh=size_wh,
+    )
+    pipe = client.pipeline(transaction=True)
+    pipe.set(ref.frame_key, jpeg, ex=ttl_s if mode == "live" else None)
+    pipe.xadd(keys.stream("frames", camera_id), codec.encode(ref), maxlen=maxlen, approximate=True)
+    pipe.hset(keys.camera(camera_id), mapping={"next_seq": seq + 1, "last_ms": captured_ms, **(status or {})})
+    pipe.execute()
+    return ref
