@@ -14,9 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from services.cli.analyze import CSV_HEAD
 from services.cli.stack import PIPELINE, Stack, stack
 from services.common.labels import CANONICAL_LABELS
+
+# the contract of the pipeline issue, spelled out rather than imported from the code under test
+CSV_HEAD = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "label", "confidence", "raw_label"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 

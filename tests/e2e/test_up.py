@@ -52,7 +52,7 @@ def test_up_runs_the_stack_and_stops_cleanly(sample_media: Path, tmp_path: Path)
     env = {k: v for k, v in os.environ.items() if k != "EMOSTREAM_REDIS_URL"}
     # A loaded 2-core CI machine runs MTCNN slowly: allow live frames more time before they are dropped.
     env["EMOSTREAM_LIVE_MAX_AGE_MS"] = "8000"
-    log = open(tmp_path / "up.log", "w")
+    log = open(tmp_path / "up.log", "w")  # noqa: SIM115 -- the child writes to it until the finally
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -1,0 +1,152 @@
+"""File jobs: collect a job's tracks from Redis and write its outputs (annotated video, CSV, summary).
+
+Used by ``emostream analyze`` and by the UI's video jobs, so both produce the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import redis
+
+from services.common import codec, keys, registry
+from services.common.annotate import draw_tracks
+from services.common.labels import CANONICAL_LABELS
+from services.common.schema import End, Message, Skip, Tracks
+
+log = logging.getLogger(__name__)
+
+CSV_HEAD = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "label", "confidence", "raw_label"]
+
+
+class JobError(RuntimeError):
+    """The job could not finish; the message says why."""
+
+
+@dataclass
+class JobResult:
+    frames: dict[int, Message] = field(default_factory=dict)  # seq -> Tracks or Skip
+    end: End | None = None
+
+
+def collect(
+    client: redis.Redis,
+    camera_id: str,
+    stall_timeout_s: float,
+    on_progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> JobResult:
+    """Read the job's tracks stream from the start until its End marker.
+
+    ``on_progress(done, total)`` is called as frames complete (``total`` 0 while unknown). Raises
+    :class:`JobError` after ``stall_timeout_s`` without progress, or when ``stop`` is set.
+    """
+    result = JobResult()
+    stream = keys.stream("tracks", camera_id)
+    last_id: bytes | str = "0"
+    last_progress = time.monotonic()
+    total = 0
+    while result.end is None:
+        if stop is not None and stop.is_set():
+            raise JobError("cancelled")
+        reply = client.xread({stream: last_id}, count=256, block=500)
+        for _, items in reply or []:
+            for entry_id, fields in items:
+                last_id = entry_id
+                msg = codec.decode(fields)
+                if isinstance(msg, End):
+                    result.end = msg
+                elif isinstance(msg, Tracks | Skip) and msg.seq not in result.frames:
+                    result.frames[msg.seq] = msg
+                    last_progress = time.monotonic()
+        cam = registry.get(client, camera_id)
+        total = cam.total_frames if cam is not None and cam.total_frames else total
+        if on_progress is not None:
+            on_progress(len(result.frames), total)
+        if time.monotonic() - last_progress > stall_timeout_s:
+            raise JobError(f"no progress for {stall_timeout_s:.0f} s (is every service running?)")
+    return result
+
+
+def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float) -> dict[str, object]:
+    """Annotate every frame of ``video`` and write the three outputs; returns the summary."""
+    cap = cv2.VideoCapture(str(video))
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
+    writer: cv2.VideoWriter | None = None
+    per_track: dict[int, Counter[str]] = {}
+    first_last: dict[int, list[int]] = {}
+    probs_sum: dict[int, Counter[str]] = {}
+    index = 0
+    with open(out / "tracks.csv", "w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(CSV_HEAD + [f"p_{label}" for label in CANONICAL_LABELS])
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(
+                    str(out / "annotated.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h)
+                )
+            msg = result.frames.get(index)
+            tracks = msg.tracks if isinstance(msg, Tracks) else ()
+            draw_tracks(frame, tracks)
+            writer.write(frame)
+            for t in tracks:
+                rows.writerow(
+                    [
+                        index,
+                        f"{index / fps:.3f}",
+                        t.track_id,
+                        *(f"{v:.1f}" for v in t.box_xyxy),
+                        t.label,
+                        f"{t.confidence:.4f}",
+                        t.raw_label,
+                        *(f"{t.probs.get(label, 0.0):.4f}" for label in CANONICAL_LABELS),
+                    ]
+                )
+                per_track.setdefault(t.track_id, Counter())[t.label] += 1
+                first_last.setdefault(t.track_id, [index, index])[1] = index
+                probs_sum.setdefault(t.track_id, Counter()).update(t.probs)
+            index += 1
+    cap.release()
+    if writer is not None:
+        writer.release()
+    summary: dict[str, object] = {
+        "video": str(video),
+        "frames": index,
+        "fps": round(fps, 3),
+        "processing_s": round(processing_s, 3),
+        "processing_fps": round(index / processing_s, 2) if processing_s > 0 else None,
+        "frames_with_faces": sum(1 for m in result.frames.values() if isinstance(m, Tracks) and m.tracks),
+        "frames_skipped": sum(1 for m in result.frames.values() if isinstance(m, Skip)),
+        "tracks": [
+            {
+                "track_id": tid,
+                "frames": sum(labels.values()),
+                "first_frame": first_last[tid][0],
+                "last_frame": first_last[tid][1],
+                "dominant_emotion": labels.most_common(1)[0][0],
+                "mean_probs": {k: round(v / sum(labels.values()), 4) for k, v in probs_sum[tid].items()},
+            }
+            for tid, labels in sorted(per_track.items())
+        ],
+    }
+    return summary
+
+
+def cleanup(client: redis.Redis, camera_id: str) -> None:
+    """Unregister the job and delete its streams and any frame it left behind."""
+    registry.remove(client, camera_id)
+    leftovers = list(client.scan_iter(match=f"frame:{camera_id}:*", count=1000))
+    if leftovers:
+        client.delete(*leftovers)
