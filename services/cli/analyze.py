@@ -13,18 +13,20 @@ from pathlib import Path
 
 import redis
 
-from services.cli.stack import PIPELINE, stack
+from services.cli.stack import PIPELINE, model_env, stack
 from services.common import registry
 from services.common.jobs import JobError, JobResult, cleanup, collect, write_outputs
 
 
-def analyze(video: Path, out: Path, progress: bool = True, stall_timeout_s: float = 300.0) -> int:
+def analyze(
+    video: Path, out: Path, progress: bool = True, stall_timeout_s: float = 300.0, model: str | None = None
+) -> int:
     if not video.is_file():
         print(f"emostream analyze: no such file: {video}")
         return 2
     out.mkdir(parents=True, exist_ok=True)
     camera_id = f"job-{uuid.uuid4().hex[:12]}"
-    with stack(PIPELINE, only_missing=True) as running:
+    with stack(PIPELINE, env=model_env(model), only_missing=True) as running:
         running.wait_healthy()
         client = redis.Redis.from_url(running.redis_url)
         t0 = time.monotonic()

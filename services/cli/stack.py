@@ -43,6 +43,11 @@ class Stack:
         client.close()
 
 
+def model_env(model: str | None) -> dict[str, str]:
+    """The environment that makes the classifier service load ``model`` (nothing: its default)."""
+    return {"EMOSTREAM_MODEL": model} if model else {}
+
+
 def running_services(redis_url: str) -> set[str]:
     try:
         client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)

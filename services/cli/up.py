@@ -9,7 +9,7 @@ import threading
 import redis
 
 from services.cli.samples import DEMO_CAMERAS, ensure_samples
-from services.cli.stack import PIPELINE, stack
+from services.cli.stack import PIPELINE, model_env, stack
 from services.common import registry
 
 log = logging.getLogger(__name__)
@@ -27,14 +27,14 @@ def parse_sources(items: list[str]) -> dict[str, str]:
     return sources
 
 
-def up(port: int, sources: dict[str, str], host: str = "127.0.0.1") -> int:
+def up(port: int, sources: dict[str, str], host: str = "127.0.0.1", model: str | None = None) -> int:
     if not sources:
         media = ensure_samples()
         sources = {name: str(media / file) for name, file in DEMO_CAMERAS.items()}
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_HOST": host}
+    env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_HOST": host, **model_env(model)}
     with stack((*PIPELINE, "ui"), env=env) as running:
         client = redis.Redis.from_url(running.redis_url)
         for name, uri in sources.items():
