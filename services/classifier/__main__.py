@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = ClassifierSettings()
 
     def run(stop: threading.Event) -> None:
+        import torch
+
+        torch.set_num_threads(settings.cpu_threads())
         from services.classifier.loader import load_model
 
         model = load_model(settings.model, device=settings.device or None)

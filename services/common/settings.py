@@ -29,4 +29,12 @@ class CommonSettings(BaseSettings):
     max_batch: int = Field(8, ge=1, description="entries read per stream per XREADGROUP")
     max_wait_ms: int = Field(20, ge=1, description="XREADGROUP BLOCK time")
     health_ttl_s: int = Field(15, ge=2)
+    torch_threads: int = Field(
+        0, ge=0, description="torch CPU threads per model service (0: cores/4, at least 1)"
+    )
     metrics_port: int = Field(0, ge=0, description="serve Prometheus metrics on this port (0: off)")
+
+    def cpu_threads(self) -> int:
+        """CPU threads for one model service: several services share the cores, and on a busy 2-core
+        machine two torch threads per service were measured slower than one (benchmarks/detector.py)."""
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // 4)

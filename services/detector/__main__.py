@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = DetectorSettings()
 
     def run(stop: threading.Event) -> None:
+        import torch
+
+        torch.set_num_threads(settings.cpu_threads())
         from services.detector.model import MtcnnDetector
 
         detector = MtcnnDetector(
