@@ -33,3 +33,13 @@ def health(service: str, instance: str) -> str:
 
 def tracker_state(camera_id: str) -> str:
     return f"emo:tracker:state:{camera_id}"
+
+
+def tracker_lease(camera_id: str) -> str:
+    """The tracker instance that owns the camera now (a key with a TTL, renewed by its owner)."""
+    return f"emo:tracker:lease:{camera_id}"
+
+
+def timeline(camera_id: str) -> str:
+    """JSON of the camera's per-track emotion timelines (written by the tracker, read by the UI)."""
+    return f"emo:timeline:{camera_id}"
