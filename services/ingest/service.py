@@ -12,9 +12,17 @@ from services.common import health, registry
 from services.common.worker import redis_client
 from services.ingest.camera import CameraReader
 from services.ingest.settings import IngestSettings
-from services.ingest.stage import parse_uri
+from services.ingest.stage import SourceError, parse_uri
 
 log = logging.getLogger(__name__)
+
+
+def is_pushed(uri: str) -> bool:
+    """A ``push:`` camera gets its frames from another process (the UI's webcam): ingest never opens it."""
+    try:
+        return parse_uri(uri).kind == "push"
+    except SourceError:
+        return False
 
 
 class Ingest:
@@ -28,7 +36,7 @@ class Ingest:
 
     def sync(self) -> None:
         """Start a reader for each new camera, stop readers of removed or re-registered cameras."""
-        wanted = {c.camera_id: c for c in registry.all_cameras(self.redis)}
+        wanted = {c.camera_id: c for c in registry.all_cameras(self.redis) if not is_pushed(c.uri)}
         for cam_id, (reader, thread) in list(self.readers.items()):
             current = wanted.get(cam_id)
             if current is None or (current.uri, current.mode) != (reader.camera.uri, reader.camera.mode):

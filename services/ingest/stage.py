@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-SourceKind = Literal["device", "url", "folder", "file"]
+SourceKind = Literal["device", "url", "folder", "file", "push"]
 
 
 class SourceError(RuntimeError):
@@ -28,12 +28,17 @@ def parse_uri(uri: str) -> SourceSpec:
     """Classify a camera URI.
 
     ``0`` / ``device:0`` / ``/dev/video0`` -> webcam; ``rtsp://``, ``http(s)://`` -> stream URL;
-    a directory -> a folder of images played in name order; anything else -> a video file path
-    (``file://`` prefix allowed). Raises :class:`SourceError` for an empty URI.
+    a directory -> a folder of images played in name order; ``push:NAME`` -> frames published by
+    another process (the UI's webcam), which ingest never opens; anything else -> a video file path
+    (``file://`` prefix allowed). Raises :class:`SourceError` for an empty URI or an empty push name.
     """
     text = uri.strip()
     if not text:
         raise SourceError("empty camera uri")
+    if text.startswith("push:"):
+        if not text[5:].strip():
+            raise SourceError(f"push uri {uri!r} needs a name after 'push:'")
+        return SourceSpec("push", text[5:].strip())
     if text.isdigit():
         return SourceSpec("device", text)
     if text.startswith("device:") and text[7:].isdigit():
