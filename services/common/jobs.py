@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
+import numpy as np
 import redis
 
 from services.common import codec, keys, registry
@@ -35,6 +36,44 @@ class JobError(RuntimeError):
 class JobResult:
     frames: dict[int, Message] = field(default_factory=dict)  # seq -> Tracks or Skip
     end: End | None = None
+
+
+class H264Writer:
+    """Writes BGR frames to an H.264 MP4 that browsers play (OpenCV's ``mp4v`` is not playable there).
+
+    Uses the ffmpeg binary (with libx264) bundled in the imageio-ffmpeg wheel; one output frame per
+    frame written (constant rate ``fps``); odd sizes are padded by one pixel (yuv420p needs even sizes).
+    """
+
+    def __init__(self, path: Path, fps: float, size_wh: tuple[int, int]) -> None:
+        import imageio_ffmpeg  # only the processes that write videos need it
+
+        self.size_wh = size_wh
+        self._gen = imageio_ffmpeg.write_frames(
+            str(path),
+            size_wh,
+            fps=fps,
+            codec="libx264",
+            pix_fmt_in="bgr24",
+            pix_fmt_out="yuv420p",
+            quality=None,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            output_params=[
+                *("-preset", "veryfast", "-crf", "23", "-movflags", "+faststart"),
+                *("-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2"),
+            ],
+        )
+        self._gen.send(None)
+
+    def write(self, frame_bgr: np.ndarray) -> None:
+        h, w = frame_bgr.shape[:2]
+        if (w, h) != self.size_wh:
+            raise ValueError(f"frame is {w}x{h}, the video is {self.size_wh[0]}x{self.size_wh[1]}")
+        self._gen.send(np.ascontiguousarray(frame_bgr, dtype=np.uint8))
+
+    def close(self) -> None:
+        self._gen.close()
 
 
 def collect(
@@ -80,7 +119,7 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
     """Annotate every frame of ``video`` and write the three outputs; returns the summary."""
     cap = cv2.VideoCapture(str(video))
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
-    writer: cv2.VideoWriter | None = None
+    writer: H264Writer | None = None
     per_track: dict[int, Counter[str]] = {}
     first_last: dict[int, list[int]] = {}
     probs_sum: dict[int, Counter[str]] = {}
@@ -94,9 +133,7 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
                 break
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(
-                    str(out / "annotated.mp4"), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h)
-                )
+                writer = H264Writer(out / "annotated.mp4", fps, (w, h))
             msg = result.frames.get(index)
             tracks = msg.tracks if isinstance(msg, Tracks) else ()
             draw_tracks(frame, tracks)
@@ -120,7 +157,7 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
             index += 1
     cap.release()
     if writer is not None:
-        writer.release()
+        writer.close()
     summary: dict[str, object] = {
         "video": str(video),
         "frames": index,
