@@ -52,3 +52,48 @@ def associate(
     unmatched_t = [t for t in range(len(track_boxes)) if t not in matched_t]
     unmatched_d = [d for d in range(len(detection_boxes)) if d not in matched_d]
     return sorted(matches), unmatched_t, unmatched_d
+
+
+def centre_distance_matrix(boxes_a: Sequence[BoxXYXY], boxes_b: Sequence[BoxXYXY]) -> npt.NDArray[np.float64]:
+    """Pairwise distance between box centres divided by the mean of the two boxes' heights (so 1.0 means
+    "one face apart" at any scale); shape ``(len(boxes_a), len(boxes_b))``."""
+    a = np.asarray(boxes_a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(boxes_b, dtype=np.float64).reshape(-1, 4)
+    ca = (a[:, :2] + a[:, 2:]) / 2
+    cb = (b[:, :2] + b[:, 2:]) / 2
+    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2)
+    size = (
+        np.clip(a[:, None, 3] - a[:, None, 1], 1.0, None) + np.clip(b[None, :, 3] - b[None, :, 1], 1.0, None)
+    ) / 2
+    out: npt.NDArray[np.float64] = dist / size
+    return out
+
+
+def associate_gated(
+    track_boxes: Sequence[BoxXYXY],
+    detection_boxes: Sequence[BoxXYXY],
+    iou_threshold: float,
+    max_centre_dist: float,
+    centre_weight: float,
+) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+    """Optimal matching on the cost ``(1 - IOU) + centre_weight * centre distance`` (see
+    :func:`centre_distance_matrix`).
+
+    A pair may match when its IOU is at least ``iou_threshold`` or its centres are at most
+    ``max_centre_dist`` face heights apart (a fast face whose prediction barely overlaps still matches);
+    other pairs never match. Returns ``(matches, unmatched_tracks, unmatched_detections)`` like
+    :func:`associate`.
+    """
+    if not track_boxes or not detection_boxes:
+        return [], list(range(len(track_boxes))), list(range(len(detection_boxes)))
+    ious = iou_matrix(track_boxes, detection_boxes)
+    dist = centre_distance_matrix(track_boxes, detection_boxes)
+    allowed = (ious >= iou_threshold) | (dist <= max_centre_dist)
+    cost = np.where(allowed, (1.0 - ious) + centre_weight * dist, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    matches = sorted((int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c])
+    matched_t = {t for t, _ in matches}
+    matched_d = {d for _, d in matches}
+    unmatched_t = [t for t in range(len(track_boxes)) if t not in matched_t]
+    unmatched_d = [d for d in range(len(detection_boxes)) if d not in matched_d]
+    return matches, unmatched_t, unmatched_d

@@ -1,21 +1,47 @@
 """The tracker stage over Redis: per camera, emotions in ``seq`` order -> tracks.
 
-Each camera has a :class:`SeqReorderer` (entries are acked when released, so a crash loses nothing)
-and a :class:`CameraTracker`. Skip markers are gaps; an End marker finishes a file job's camera.
+:class:`TrackerHandler` is the Redis-free part: per camera a :class:`SeqReorderer` (entries are acked when
+released, so a crash loses nothing), a :class:`CameraTracker` and a :class:`CameraTimeline`. Skip markers
+and reorder timeouts are gaps; an End marker finishes a file job's camera.
+
+:class:`TrackerWorker` adds ownership and checkpoints. Design:
+
+- All replicas share one consumer group, but a replica reads (and reclaims from) only the streams of the
+  cameras whose lease ``keys.tracker_lease(cam)`` it holds (``SET NX PX``, renewed every second by its
+  owner, released on a clean stop). Entries of other cameras are never delivered to it, so it cannot
+  ack or apply them: they wait for their owner. One owner per camera at a time.
+- Each commit writes the tracks, the acks of the applied entries and the camera's checkpoint
+  ``keys.tracker_state(cam)`` (tracker state + next seq) in one MULTI, under WATCH of the lease, so a
+  replica that lost its lease cannot overwrite its successor's state. Entries still in the reorder buffer
+  are pending, not acked.
+- A replica that acquires a camera loads the checkpoint (and the live timeline), then claims every
+  pending entry of the camera's stream at once (the previous owner is gone: its lease lapsed or was
+  released), so the same track ids continue; entries already applied are acked as late duplicates.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 from collections import Counter
+from typing import Any
 
-from services.common import keys
-from services.common.schema import Emotions, End, Skip, Track, Tracks
+import redis
+
+from services.common import codec, keys, metrics
+from services.common.schema import Emotions, End, Mode, Skip, Track, Tracks
 from services.common.streams import Batch, Entry
+from services.common.worker import Worker, now_ms
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, SeqReorderer, TrackerConfig
+from services.tracker.timeline import CameraTimeline
 
 log = logging.getLogger(__name__)
+
+_OWNED = "if redis.call('get', KEYS[1]) == ARGV[1] then return "
+_RENEW = _OWNED + "redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = _OWNED + "redis.call('del', KEYS[1]) end return 0"
 
 
 def config_from(settings: TrackerSettings) -> TrackerConfig:
@@ -27,16 +53,103 @@ def config_from(settings: TrackerSettings) -> TrackerConfig:
         margin=settings.label_margin,
         max_age=settings.max_age,
         min_hits=settings.min_hits,
+        motion=settings.motion,
+        max_centre_dist=settings.max_centre_dist,
+        centre_weight=settings.centre_weight,
+        box_filter=settings.box_filter,
+        euro_min_cutoff=settings.euro_min_cutoff,
+        euro_beta=settings.euro_beta,
+        euro_d_cutoff=settings.euro_d_cutoff,
+    )
+
+
+def track_of(v: Any) -> Track:
+    return Track(
+        track_id=v.track_id,
+        box_xyxy=v.box_xyxy,
+        label=v.label,
+        confidence=round(v.confidence, 5),
+        raw_label=v.raw_label,
+        probs={k: round(p, 5) for k, p in v.probs.items()},
     )
 
 
 class TrackerHandler:
+    """Per-camera reordering, tracking and timelines (no Redis)."""
+
     def __init__(self, settings: TrackerSettings) -> None:
         self.settings = settings
         self.config = config_from(settings)
         self.trackers: dict[str, CameraTracker] = {}
         self.buffers: dict[str, SeqReorderer[Entry]] = {}
+        self.timelines: dict[str, CameraTimeline] = {}
+        self.modes: dict[str, Mode] = {}
+        self.dirty: set[str] = set()  # cameras whose checkpoint changed since take_dirty()
+        self.ended: set[str] = set()  # cameras whose file job ended since take_dirty()
         self.stats: Counter[str] = Counter()
+
+    def _timeline(self, camera_id: str) -> CameraTimeline:
+        tl = self.timelines.get(camera_id)
+        if tl is None:
+            tl = self.timelines[camera_id] = CameraTimeline(
+                camera_id, self.settings.timeline_max_segments, self.settings.timeline_keep_s * 1000
+            )
+        return tl
+
+    def _buffer(self, camera_id: str, mode: Mode, next_seq: int | None) -> SeqReorderer[Entry]:
+        file_mode = mode == "file"
+        self.modes[camera_id] = mode
+        buffer = SeqReorderer[Entry](
+            window_ms=self.settings.file_reorder_ms if file_mode else self.settings.live_reorder_ms,
+            max_items=100_000 if file_mode else 64,
+            next_seq=next_seq if next_seq is not None else (0 if file_mode else None),
+        )
+        self.buffers[camera_id] = buffer
+        return buffer
+
+    def adopt(self, camera_id: str, state: dict[str, Any] | None, timeline: dict[str, Any] | None) -> None:
+        """Continue a camera from its checkpoint (:meth:`checkpoint` output) and timeline document.
+
+        A malformed checkpoint or timeline is logged and the camera starts afresh.
+        """
+        self.drop(camera_id)
+        if state is not None:
+            try:
+                self.trackers[camera_id] = CameraTracker.from_state(state["tracker"], self.config)
+                mode: Mode = "file" if state.get("mode") == "file" else "live"
+                self._buffer(camera_id, mode, state.get("next_seq"))
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("bad checkpoint camera=%s error=%r: starting afresh", camera_id, str(exc))
+                self.drop(camera_id)
+        if timeline is not None:
+            try:
+                self.timelines[camera_id] = CameraTimeline.from_json(
+                    timeline, self.settings.timeline_max_segments, self.settings.timeline_keep_s * 1000
+                )
+            except (KeyError, ValueError, TypeError) as exc:
+                log.warning("bad timeline camera=%s error=%r: starting afresh", camera_id, str(exc))
+
+    def drop(self, camera_id: str) -> None:
+        """Forget a camera (its lease was lost or released); unacked entries wait for the next owner."""
+        self.trackers.pop(camera_id, None)
+        self.buffers.pop(camera_id, None)
+        self.timelines.pop(camera_id, None)
+        self.modes.pop(camera_id, None)
+        self.dirty.discard(camera_id)
+
+    def checkpoint(self, camera_id: str) -> dict[str, Any] | None:
+        """``{"tracker": CameraTracker.to_state(), "next_seq": int | None, "mode": str}`` or None."""
+        tracker = self.trackers.get(camera_id)
+        buffer = self.buffers.get(camera_id)
+        if tracker is None or buffer is None:
+            return None
+        return {"tracker": tracker.to_state(), "next_seq": buffer.next_seq, "mode": self.modes[camera_id]}
+
+    def take_dirty(self) -> tuple[set[str], set[str]]:
+        """(cameras to checkpoint, cameras whose job ended) since the last call."""
+        dirty, ended = self.dirty, self.ended
+        self.dirty, self.ended = set(), set()
+        return dirty, ended
 
     def handle(self, entries: list[Entry], now_ms: int) -> Batch:
         batch = Batch()
@@ -46,15 +159,7 @@ class TrackerHandler:
             if not isinstance(msg, Emotions | Skip | End):
                 batch.dead.append((entry, f"tracker cannot process a {type(msg).__name__} message"))
                 continue
-            buffer = self.buffers.get(msg.camera_id)
-            if buffer is None:
-                file_mode = msg.mode == "file"
-                buffer = SeqReorderer[Entry](
-                    window_ms=self.settings.file_reorder_ms if file_mode else self.settings.live_reorder_ms,
-                    max_items=100_000 if file_mode else 64,
-                    next_seq=0 if file_mode else None,
-                )
-                self.buffers[msg.camera_id] = buffer
+            buffer = self.buffers.get(msg.camera_id) or self._buffer(msg.camera_id, msg.mode, None)
             late = buffer.late
             buffer.push(msg.seq, entry, now_ms)
             if buffer.late > late:  # already applied (a redelivery) or too late to apply in order
@@ -70,26 +175,22 @@ class TrackerHandler:
 
     def _release(self, batch: Batch, now_ms: int) -> None:
         for camera_id, buffer in list(self.buffers.items()):
-            for seq, entry in buffer.pop_ready(now_ms):
+            gaps = buffer.gaps
+            ready = buffer.pop_ready(now_ms)
+            if buffer.gaps > gaps:
+                self.stats["gaps"] += buffer.gaps - gaps
+                self.dirty.add(camera_id)
+            for seq, entry in ready:
                 msg = entry.message
                 tracker = self.trackers.setdefault(camera_id, CameraTracker(self.config))
                 out = keys.stream("tracks", camera_id)
                 batch.acks.append(entry)
+                self.dirty.add(camera_id)
                 if isinstance(msg, Emotions):
                     views = tracker.update(
                         seq, [Observation(f.box_xyxy, f.probs, f.score) for f in msg.faces]
                     )
-                    tracks = tuple(
-                        Track(
-                            track_id=v.track_id,
-                            box_xyxy=v.box_xyxy,
-                            label=v.label,
-                            confidence=round(v.confidence, 5),
-                            raw_label=v.raw_label,
-                            probs={k: round(p, 5) for k, p in v.probs.items()},
-                        )
-                        for v in views
-                    )
+                    self._timeline(camera_id).record(seq, msg.captured_ms, views)
                     batch.outputs.append(
                         (
                             out,
@@ -100,7 +201,7 @@ class TrackerHandler:
                                 mode=msg.mode,
                                 frame_key=msg.frame_key,
                                 size_wh=msg.size_wh,
-                                tracks=tracks,
+                                tracks=tuple(track_of(v) for v in views),
                             ),
                         )
                     )
@@ -113,5 +214,198 @@ class TrackerHandler:
                     batch.outputs.append((out, msg))
                     del self.buffers[camera_id]
                     self.trackers.pop(camera_id, None)
+                    self.dirty.discard(camera_id)
+                    self.ended.add(camera_id)
                     log.info("file job tracked camera=%s frames=%d", camera_id, msg.frames)
                     break
+
+
+def _camera_of(stream: str) -> str:
+    return stream.split(":", 2)[2]
+
+
+class TrackerWorker(Worker):
+    """The worker loop with per-camera leases and checkpoints (see the module docstring)."""
+
+    handler: TrackerHandler
+
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        handler: TrackerHandler | None = None,
+        client: redis.Redis | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        stage, group = keys.GROUPS["tracker"]
+        super().__init__(
+            "tracker", settings, handler or TrackerHandler(settings), stage, group, client=client, stop=stop
+        )
+        self.tracker_settings = settings
+        self.owned: list[str] = []
+        self._timeline_due: dict[str, int] = {}
+        self._renew = self.redis.register_script(_RENEW)
+        self._release_lease = self.redis.register_script(_RELEASE)
+
+    def run(self, burst: bool = False) -> None:
+        try:
+            super().run(burst)
+        finally:
+            for camera_id in self.owned:
+                try:
+                    self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[self.settings.instance])
+                except redis.RedisError:
+                    break
+            self.owned = []
+
+    def _stream_names(self) -> list[str]:
+        return [keys.stream(self.input_stage, c) for c in self.owned]
+
+    def _refresh_cameras(self) -> None:
+        super()._refresh_cameras()
+        me, ttl = self.settings.instance, self.tracker_settings.lease_ms
+        kept: list[str] = []
+        for camera_id in self.owned:
+            if camera_id in self.cameras and self._renew(
+                keys=[keys.tracker_lease(camera_id)], args=[me, ttl]
+            ):
+                kept.append(camera_id)
+                continue
+            if camera_id not in self.cameras:
+                self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[me])
+            else:
+                log.warning("lease lost camera=%s", camera_id)
+            self.handler.drop(camera_id)
+        self.owned = kept
+        limit = self.tracker_settings.max_cameras or len(self.cameras)
+        for camera_id in self.cameras:
+            if len(self.owned) >= limit:
+                break
+            if camera_id in self.owned:
+                continue
+            if self.redis.set(keys.tracker_lease(camera_id), me, nx=True, px=ttl):
+                self._take_over(camera_id)
+
+    def _take_over(self, camera_id: str) -> None:
+        """Load the camera's checkpoint and timeline, then claim every entry its last owner left pending."""
+        raw_state, raw_timeline = self.redis.mget([keys.tracker_state(camera_id), keys.timeline(camera_id)])
+        state = json.loads(raw_state) if raw_state else None
+        timeline = json.loads(raw_timeline) if raw_timeline else None
+        self.handler.adopt(camera_id, state, timeline)
+        self.owned.append(camera_id)
+        log.info(
+            "camera acquired camera=%s resumed=%s next_id=%s",
+            camera_id,
+            state is not None,
+            (state or {}).get("tracker", {}).get("next_id"),
+        )
+        stream = keys.stream(self.input_stage, camera_id)
+        self.streams.ensure_group(stream)
+        cursor = "0-0"
+        while True:
+            reply = self.redis.xautoclaim(
+                stream, self.streams.group, self.streams.consumer, 0, cursor, count=256
+            )
+            cursor = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+            entries = [self.streams._entry(stream, eid, f) for eid, f in reply[1] if f is not None]
+            gone = [eid for eid, f in reply[1] if f is None]
+            if gone:
+                self.redis.xack(stream, self.streams.group, *gone)
+            if entries:
+                self.stats["taken_over"] += len(entries)
+                self._process(entries)
+            if cursor == "0-0":
+                break
+
+    def _commit(self, batch: Batch) -> None:
+        dirty, ended = self.handler.take_dirty()
+        cameras = (
+            dirty
+            | ended
+            | {m.camera_id for _, m in batch.outputs}
+            | {e.message.camera_id for e in batch.acks if e.message is not None}
+        )
+        if not batch and not cameras:
+            return
+        lease_keys = [keys.tracker_lease(c) for c in sorted(cameras)]
+        with self.redis.pipeline(transaction=True) as pipe:
+            if lease_keys:
+                pipe.watch(*lease_keys)
+                owners = pipe.mget(lease_keys)
+                me = self.settings.instance.encode()
+                lost = {c for c, o in zip(sorted(cameras), owners, strict=True) if o != me}
+                if lost:
+                    log.warning("lease lost before commit cameras=%s", ",".join(sorted(lost)))
+                    for camera_id in lost:
+                        self.handler.drop(camera_id)
+                    self.owned = [c for c in self.owned if c not in lost]
+                    batch = _without(batch, lost)
+            pipe.multi()
+            self._queue(pipe, batch)
+            t = max((m.captured_ms for _, m in batch.outputs), default=0)
+            for camera_id in sorted(dirty - ended):
+                state = self.handler.checkpoint(camera_id)
+                if state is not None and camera_id in self.owned:
+                    pipe.set(keys.tracker_state(camera_id), json.dumps(state))
+                    self._queue_timeline(pipe, camera_id, t, force=False)
+            for camera_id in sorted(ended):
+                pipe.delete(keys.tracker_state(camera_id))
+                self._queue_timeline(pipe, camera_id, t, force=True)
+                self.handler.timelines.pop(camera_id, None)
+                self._timeline_due.pop(camera_id, None)
+            try:
+                pipe.execute()
+            except redis.WatchError:
+                # a lease changed hands between the check and EXEC: the entries stay pending for the owner
+                log.warning("lease changed during commit; dropping cameras=%s", ",".join(sorted(cameras)))
+                for camera_id in cameras:
+                    self.handler.drop(camera_id)
+                return
+        self.stats["acked"] += len(batch.acks)
+        self.stats["dead"] += len(batch.dead)
+        self.stats["out"] += len(batch.outputs)
+        if batch.dead:
+            metrics.MESSAGES.labels(self.service, "dead").inc(len(batch.dead))
+        now = now_ms()
+        for _, message in batch.outputs:
+            metrics.LATENCY_S.labels(self.service).observe(max(0, now - message.captured_ms) / 1000)
+
+    def _queue_timeline(self, pipe: Any, camera_id: str, now_ms: int, force: bool) -> None:
+        tl = self.handler.timelines.get(camera_id)
+        if tl is None:
+            return
+        due = self._timeline_due.get(camera_id, 0)
+        if not force and now_ms < due:
+            return
+        self._timeline_due[camera_id] = now_ms + self.tracker_settings.timeline_interval_ms
+        tl.prune(now_ms)
+        keep_ms = self.tracker_settings.timeline_keep_s * 1000
+        pipe.set(keys.timeline(camera_id), json.dumps(tl.to_json()), px=keep_ms)
+
+    def _queue(self, pipe: Any, batch: Batch) -> None:
+        """The same writes as :meth:`StreamClient.commit`, queued on ``pipe``."""
+        maxlen = self.settings.stream_maxlen
+        for stream, message in batch.outputs:
+            pipe.xadd(stream, codec.encode(message), maxlen=maxlen, approximate=True)
+        for entry, reason in batch.dead:
+            fields: dict[str, bytes | str] = {
+                k.decode(errors="backslashreplace") if isinstance(k, bytes) else k: v
+                for k, v in entry.fields.items()
+            }
+            fields.update(
+                {"stream": entry.stream, "id": entry.entry_id, "reason": reason, "group": self.streams.group}
+            )
+            pipe.xadd(keys.DEAD, fields, maxlen=10_000, approximate=True)
+        by_stream: dict[str, list[str]] = {}
+        for entry in [*batch.acks, *(e for e, _ in batch.dead)]:
+            by_stream.setdefault(entry.stream, []).append(entry.entry_id)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, self.streams.group, *ids)
+
+
+def _without(batch: Batch, cameras: set[str]) -> Batch:
+    return Batch(
+        outputs=[(s, m) for s, m in batch.outputs if m.camera_id not in cameras],
+        acks=[e for e in batch.acks if _camera_of(e.stream) not in cameras],
+        dead=batch.dead,
+        delete_keys=batch.delete_keys,
+    )

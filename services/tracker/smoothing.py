@@ -1,9 +1,11 @@
-"""Exponential moving averages for boxes and probabilities, and label hysteresis."""
+"""Box smoothers (EMA, One Euro), the probability EMA, and label hysteresis."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from services.tracker.association import BoxXYXY
 
@@ -60,3 +62,45 @@ class LabelHysteresis:
         if self.streak >= confirm_frames:
             self.shown, self.candidate, self.streak = leader, None, 0
         return self.shown
+
+
+def _alpha(cutoff: float, dt: float) -> float:
+    """The smoothing factor of a first-order low-pass filter with ``cutoff`` (cycles per frame) over
+    ``dt`` frames."""
+    tau = 1.0 / (2.0 * math.pi * cutoff)
+    return 1.0 / (1.0 + tau / dt)
+
+
+@dataclass
+class OneEuroBox:
+    """The One Euro filter (Casiez, Roussel, Vogel, CHI 2012) on the four box coordinates.
+
+    Each coordinate is low-pass filtered with a cutoff that rises with its speed:
+    ``cutoff = min_cutoff + beta * |speed|``, so a still face is smoothed hard (little jitter) and a moving
+    one lightly (little lag). Time is counted in frames: ``min_cutoff`` and ``d_cutoff`` are in cycles per
+    frame, ``beta`` per (pixel per frame), the speed is in pixels per frame.
+    """
+
+    box_xyxy: BoxXYXY
+    speed: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0, 0.0])
+
+    def step(self, new_xyxy: BoxXYXY, dt: int, min_cutoff: float, beta: float, d_cutoff: float) -> BoxXYXY:
+        """Feed the box measured ``dt >= 1`` frames after the last one; returns the filtered box."""
+        dt_f = float(max(dt, 1))
+        a_d = _alpha(d_cutoff, dt_f)
+        out = []
+        for i, (old, new) in enumerate(zip(self.box_xyxy, new_xyxy, strict=True)):
+            speed = a_d * (new - old) / dt_f + (1.0 - a_d) * self.speed[i]
+            self.speed[i] = speed
+            a = _alpha(min_cutoff + beta * abs(speed), dt_f)
+            out.append(a * new + (1.0 - a) * old)
+        self.box_xyxy = (out[0], out[1], out[2], out[3])
+        return self.box_xyxy
+
+    def to_state(self) -> dict[str, Any]:
+        return {"box_xyxy": list(self.box_xyxy), "speed": list(self.speed)}
+
+    @classmethod
+    def from_state(cls, d: Mapping[str, Any]) -> OneEuroBox:
+        x1, y1, x2, y2 = (float(v) for v in d["box_xyxy"])
+        return cls((x1, y1, x2, y2), [float(v) for v in d["speed"]])

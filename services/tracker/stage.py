@@ -1,4 +1,10 @@
-"""The tracker's pure logic: per-camera IOU tracking with EMA smoothing and label hysteresis.
+"""The tracker's pure logic: per-camera tracking, box smoothing and label hysteresis.
+
+Association: each track's box is predicted to the current frame by a constant-velocity Kalman filter
+(``motion="kalman"``; ``"none"`` uses the last seen box), then tracks and detections are matched by an
+optimal (Hungarian) assignment on IOU plus centre distance, recently seen tracks first (a matching
+cascade), so a face hidden for a few frames while another passes in front keeps its id.
+Boxes: EMA (the original project) or One Euro. Labels: probability EMA, then hysteresis.
 
 No Redis, no environment, no I/O: ``CameraTracker.update`` takes one frame's classified faces and
 returns what to publish; ``to_state``/``from_state`` give plain data for checkpointing.
@@ -8,15 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from services.tracker.association import BoxXYXY, associate
+from services.tracker.association import BoxXYXY, associate_gated
+from services.tracker.motion import BoxKalman
 from services.tracker.reorder import SeqReorderer
-from services.tracker.smoothing import LabelHysteresis, argmax_label, ema_box, ema_probs
+from services.tracker.smoothing import LabelHysteresis, OneEuroBox, argmax_label, ema_box, ema_probs
 
 __all__ = ["CameraTracker", "Observation", "SeqReorderer", "TrackView", "TrackerConfig"]
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+Motion = Literal["kalman", "none"]
+BoxFilter = Literal["ema", "one_euro"]
 
 
 @dataclass(frozen=True)
@@ -24,16 +33,27 @@ class TrackerConfig:
     """Tracking parameters; frame counts are in frames of the camera's seq numbering.
 
     ``box_alpha``/``prob_alpha`` weight the new observation in the EMA (``alpha*new + (1-alpha)*old``).
+    A track and a detection may match when their IOU is at least ``iou_threshold`` or their centres are
+    at most ``max_centre_dist`` face heights apart; the cost is ``1 - IOU + centre_weight * distance``.
+    ``box_filter`` picks the box smoother: ``"ema"`` (``box_alpha``) or ``"one_euro"`` (``euro_*``, see
+    :class:`OneEuroBox`). See docs/tracking.md for the measured trade-offs.
     Raises ``ValueError`` on out-of-range values.
     """
 
-    iou_threshold: float = 0.4
+    iou_threshold: float = 0.3
     box_alpha: float = 0.3
     prob_alpha: float = 0.3
     confirm_frames: int = 3
     margin: float = 0.0
     max_age: int = 10
     min_hits: int = 1
+    motion: Motion = "kalman"
+    max_centre_dist: float = 0.5
+    centre_weight: float = 0.5
+    box_filter: BoxFilter = "one_euro"
+    euro_min_cutoff: float = 0.05
+    euro_beta: float = 0.05
+    euro_d_cutoff: float = 0.2
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,6 +70,16 @@ class TrackerConfig:
             problems.append(f"max_age={self.max_age} < 0")
         if self.min_hits < 1:
             problems.append(f"min_hits={self.min_hits} < 1")
+        if self.motion not in ("kalman", "none"):
+            problems.append(f"motion={self.motion!r} not 'kalman' or 'none'")
+        if self.box_filter not in ("ema", "one_euro"):
+            problems.append(f"box_filter={self.box_filter!r} not 'ema' or 'one_euro'")
+        for name in ("max_centre_dist", "centre_weight", "euro_beta"):
+            if getattr(self, name) < 0.0:
+                problems.append(f"{name}={getattr(self, name)} < 0")
+        for name in ("euro_min_cutoff", "euro_d_cutoff"):
+            if getattr(self, name) <= 0.0:
+                problems.append(f"{name}={getattr(self, name)} <= 0")
         if problems:
             raise ValueError("invalid tracker config: " + "; ".join(problems))
 
@@ -92,9 +122,16 @@ class _Track:
     labels: LabelHysteresis
     first_seq: int
     last_seq: int
+    kalman: BoxKalman
+    euro: OneEuroBox
     hits: int = 1
     confirmed: bool = False
     raw_label: str = ""
+
+    def predicted_box(self, seq: int, motion: Motion) -> BoxXYXY:
+        if motion == "none":
+            return self.last_box_xyxy
+        return self.kalman.predicted(seq - self.last_seq).box()
 
     def view(self, seq: int) -> TrackView:
         shown = self.labels.shown
@@ -133,14 +170,25 @@ class CameraTracker:
         """
         self._advance(seq)
         cfg = self.config
-        matches, unmatched_t, unmatched_o = associate(
-            [t.last_box_xyxy for t in self._tracks], [o.box_xyxy for o in observations], cfg.iou_threshold
-        )
+        matches = self._match(seq, [_as_box(o.box_xyxy) for o in observations])
+        matched_t = {ti for ti, _ in matches}
+        matched_o = {oi for _, oi in matches}
+        unmatched_t = [i for i in range(len(self._tracks)) if i not in matched_t]
+        unmatched_o = [i for i in range(len(observations)) if i not in matched_o]
         seen: list[_Track] = []
         for ti, oi in matches:
             track, obs = self._tracks[ti], observations[oi]
-            track.box_xyxy = ema_box(track.box_xyxy, obs.box_xyxy, cfg.box_alpha)
-            track.last_box_xyxy = _as_box(obs.box_xyxy)
+            box = _as_box(obs.box_xyxy)
+            dt = seq - track.last_seq
+            track.kalman = track.kalman.predicted(dt).corrected(box)
+            if cfg.box_filter == "ema":
+                track.box_xyxy = ema_box(track.box_xyxy, box, cfg.box_alpha)
+            else:
+                track.box_xyxy = track.euro.step(
+                    box, dt, cfg.euro_min_cutoff, cfg.euro_beta, cfg.euro_d_cutoff
+                )
+            track.euro.box_xyxy = track.box_xyxy
+            track.last_box_xyxy = box
             track.probs = ema_probs(track.probs, obs.probs, cfg.prob_alpha)
             track.labels.step(track.probs, cfg.confirm_frames, cfg.margin)
             track.raw_label = argmax_label(obs.probs)
@@ -154,6 +202,31 @@ class CameraTracker:
         for oi in unmatched_o:
             seen.append(self._new_track(seq, observations[oi]))
         return [t.view(seq) for t in sorted(seen, key=lambda t: t.track_id) if t.confirmed]
+
+    def _match(self, seq: int, boxes: list[BoxXYXY]) -> list[tuple[int, int]]:
+        """Matching cascade: tracks seen most recently pick first among the detections still free, so
+        a hidden track cannot take the detection of the face passing in front of it."""
+        cfg = self.config
+        levels: dict[int, list[int]] = {}
+        for i, t in enumerate(self._tracks):
+            levels.setdefault(seq - t.last_seq, []).append(i)
+        free = list(range(len(boxes)))
+        matches: list[tuple[int, int]] = []
+        for level in sorted(levels):
+            if not free:
+                break
+            members = levels[level]
+            predicted = [self._tracks[i].predicted_box(seq, cfg.motion) for i in members]
+            found, _, left = associate_gated(
+                predicted,
+                [boxes[d] for d in free],
+                cfg.iou_threshold,
+                cfg.max_centre_dist,
+                cfg.centre_weight,
+            )
+            matches += [(members[t], free[d]) for t, d in found]
+            free = [free[d] for d in left]
+        return sorted(matches)
 
     def skip(self, seq: int) -> None:
         """A frame dropped upstream: ages the tracks like an empty frame, but tentative tracks survive.
@@ -186,6 +259,8 @@ class CameraTracker:
             labels=LabelHysteresis(shown=first),
             first_seq=seq,
             last_seq=seq,
+            kalman=BoxKalman.start(box),
+            euro=OneEuroBox(box),
             confirmed=self.config.min_hits <= 1,
             raw_label=first,
         )
@@ -206,9 +281,11 @@ class CameraTracker:
     def from_state(cls, state: dict[str, Any], config: TrackerConfig) -> CameraTracker:
         """Rebuild a tracker from :meth:`to_state` output.
 
-        Raises ``ValueError`` on an unknown state version and ``KeyError`` on a missing field.
+        Version 1 checkpoints (before motion and One Euro) are accepted: their tracks start a new motion
+        model at their last box. Raises ``ValueError`` on an unknown state version and ``KeyError`` on a
+        missing field.
         """
-        if state.get("version") != _STATE_VERSION:
+        if state.get("version") not in (1, _STATE_VERSION):
             raise ValueError(f"unsupported tracker state version {state.get('version')!r}")
         tracker = cls(config)
         tracker.next_id = int(state["next_id"])
@@ -237,14 +314,18 @@ def _track_to_state(t: _Track) -> dict[str, Any]:
         "hits": t.hits,
         "confirmed": t.confirmed,
         "raw_label": t.raw_label,
+        "kalman": t.kalman.to_state(),
+        "euro": t.euro.to_state(),
     }
 
 
 def _track_from_state(d: Mapping[str, Any]) -> _Track:
+    last_box = _as_box(d["last_box_xyxy"])
+    box = _as_box(d["box_xyxy"])
     return _Track(
         track_id=int(d["track_id"]),
-        box_xyxy=_as_box(d["box_xyxy"]),
-        last_box_xyxy=_as_box(d["last_box_xyxy"]),
+        box_xyxy=box,
+        last_box_xyxy=last_box,
         probs={str(k): float(v) for k, v in d["probs"].items()},
         labels=LabelHysteresis(shown=str(d["shown"]), candidate=d["candidate"], streak=int(d["streak"])),
         first_seq=int(d["first_seq"]),
@@ -252,4 +333,6 @@ def _track_from_state(d: Mapping[str, Any]) -> _Track:
         hits=int(d["hits"]),
         confirmed=bool(d["confirmed"]),
         raw_label=str(d["raw_label"]),
+        kalman=BoxKalman.from_state(d["kalman"]) if "kalman" in d else BoxKalman.start(last_box),
+        euro=OneEuroBox.from_state(d["euro"]) if "euro" in d else OneEuroBox(box),
     )

@@ -50,17 +50,9 @@ def test_config_rejects_out_of_range(overrides: dict[str, Any], message: str) ->
         TrackerConfig(**overrides)
 
 
-def test_defaults_match_original_project() -> None:
+def test_label_defaults_match_original_project() -> None:
     cfg = TrackerConfig()
-    assert (
-        cfg.iou_threshold,
-        cfg.box_alpha,
-        cfg.prob_alpha,
-        cfg.confirm_frames,
-        cfg.max_age,
-        cfg.min_hits,
-    ) == (
-        0.4,
+    assert (cfg.box_alpha, cfg.prob_alpha, cfg.confirm_frames, cfg.max_age, cfg.min_hits) == (
         0.3,
         0.3,
         3,
@@ -121,7 +113,7 @@ def test_ids_are_never_reused() -> None:
 
 
 def test_ema_two_steps_match_hand_computed_values() -> None:
-    tracker = CameraTracker()  # box_alpha = prob_alpha = 0.3
+    tracker = CameraTracker(TrackerConfig(box_filter="ema"))  # box_alpha = prob_alpha = 0.3
     tracker.update(0, [Observation((0, 0, 100, 100), probs_for("neutral", 0.3))])
     tracker.update(1, [Observation((10, 10, 110, 110), probs_for("happy", 1.0))])
     (view,) = tracker.update(2, [Observation((20, 20, 120, 120), probs_for("happy", 1.0))])
