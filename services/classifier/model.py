@@ -79,6 +79,16 @@ def _to_gray(crop: np.ndarray) -> np.ndarray:
     raise ValueError(f"face crop must be (h, w), (h, w, 3) or (h, w, 4), got shape {crop.shape}")
 
 
+def to_rgb(crop: np.ndarray) -> np.ndarray:
+    """The crop as uint8 RGB ``(h, w, 3)``; accepts what :func:`preprocess` accepts and raises as it does."""
+    _to_gray(crop)  # validates dtype and shape
+    if crop.ndim == 2 or crop.shape[2] == 1:
+        return cv2.cvtColor(crop.reshape(crop.shape[:2]), cv2.COLOR_GRAY2RGB)
+    if crop.shape[2] == 4:
+        return cv2.cvtColor(crop, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+
+
 class _SeparableConv(nn.Module):
     """Keras ``SeparableConv2D`` (3x3, stride 1, ``"same"``, depth multiplier 1, no bias)."""
 
@@ -233,9 +243,11 @@ class MiniXceptionModel:
 
     labels: tuple[str, ...] = CANONICAL_LABELS
 
-    def __init__(self, net: MiniXception, device: torch.device) -> None:
+    def __init__(self, net: MiniXception, device: torch.device, flip_tta: bool = False) -> None:
+        """``flip_tta``: average the probabilities of each crop and its mirror image (twice the compute)."""
         self.net = net.eval().to(device)
         self.device = device
+        self.flip_tta = flip_tta
 
     def predict(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities ``(n, 7)`` float32 for uint8 BGR or gray crops of any size, in one forward pass.
@@ -247,6 +259,8 @@ class MiniXceptionModel:
         batch = torch.from_numpy(preprocess(crops_bgr)).to(self.device)
         with torch.inference_mode():
             probs = torch.softmax(self.net(batch), dim=1)
+            if self.flip_tta:
+                probs = (probs + torch.softmax(self.net(batch.flip(-1)), dim=1)) / 2
         return probs.float().cpu().numpy()
 
 

@@ -13,8 +13,8 @@ SERVICES = ("ingest", "detector", "classifier", "tracker", "ui")
 #: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
 #: and keeps its heavy imports inside ``run``.
 SUBCOMMANDS: dict[str, dict[str, str]] = {
-    "eval": {},
-    "train": {},
+    "eval": {"classifier": "services.cli.eval_classifier"},
+    "train": {"classifier": "services.cli.train_classifier"},
 }
 
 
