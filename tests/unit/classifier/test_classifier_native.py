@@ -1,0 +1,141 @@
+"""Native checkpoints (emostream.json + model.safetensors), flip TTA, augmentation and a tiny training run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from services.classifier.loader import load_model
+from services.classifier.model import MiniXception, MiniXceptionModel, preprocess, to_rgb
+from services.classifier.train import (
+    NATIVE_CONFIG,
+    NATIVE_WEIGHTS,
+    TrainConfig,
+    augment,
+    load_folder,
+    load_native,
+    save_native,
+    train,
+)
+from services.common.labels import CANONICAL_LABELS, UnknownLabelError
+
+
+def random_net(seed: int = 0) -> MiniXception:
+    torch.manual_seed(seed)
+    net = MiniXception()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so a wrong load shows
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    return net.eval()
+
+
+def image_folder(root: Path, names: list[str], per_label: int = 3, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for i in range(per_label):
+            cv2.imwrite(str(root / name / f"{i}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
+    return root
+
+
+@pytest.mark.parametrize("flip_tta", [False, True])
+def test_native_checkpoint_round_trip(tmp_path: Path, flip_tta: bool) -> None:
+    net = random_net()
+    save_native(net, tmp_path, flip_tta, {"epoch": 3})
+    model = load_model(str(tmp_path), device="cpu")
+    assert isinstance(model, MiniXceptionModel)
+    assert model.flip_tta is flip_tta
+    crop = np.random.default_rng(0).integers(0, 256, (60, 50, 3), dtype=np.uint8)
+    x = torch.from_numpy(preprocess([crop]))
+    with torch.inference_mode():
+        expected = torch.softmax(net(x), 1)
+        if flip_tta:
+            expected = (expected + torch.softmax(net(x.flip(-1)), 1)) / 2
+    np.testing.assert_allclose(model.predict([crop]), expected.numpy(), atol=1e-5)
+    assert json.loads((tmp_path / NATIVE_CONFIG).read_text())["epoch"] == 3
+
+
+def test_flip_tta_is_mirror_invariant() -> None:
+    model = MiniXceptionModel(random_net(1), torch.device("cpu"), flip_tta=True)
+    crop = np.random.default_rng(1).integers(0, 256, (64, 64), dtype=np.uint8)
+    np.testing.assert_allclose(model.predict([crop]), model.predict([crop[:, ::-1].copy()]), atol=1e-5)
+    plain = MiniXceptionModel(random_net(1), torch.device("cpu"))
+    assert not np.allclose(plain.predict([crop]), plain.predict([crop[:, ::-1].copy()]), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"architecture": "resnet"}, ValueError, "unknown architecture"),
+        ({"labels": ["happy", "sad"]}, ValueError, "labels"),
+        ("no-weights", FileNotFoundError, NATIVE_WEIGHTS),
+    ],
+)
+def test_native_checkpoint_refuses_bad_files(
+    tmp_path: Path, change: dict[str, object] | str, error: type[Exception], message: str
+) -> None:
+    save_native(random_net(), tmp_path, False, {})
+    if change == "no-weights":
+        (tmp_path / NATIVE_WEIGHTS).unlink()
+    else:
+        assert isinstance(change, dict)
+        config = json.loads((tmp_path / NATIVE_CONFIG).read_text()) | change
+        (tmp_path / NATIVE_CONFIG).write_text(json.dumps(config))
+    with pytest.raises(error, match=message):
+        load_native(tmp_path, device="cpu")
+
+
+def test_augment_keeps_shape_and_flip_only_mirrors() -> None:
+    x = torch.from_numpy(
+        preprocess(list(np.random.default_rng(2).integers(0, 256, (8, 48, 48), dtype=np.uint8)))
+    )
+    gen = torch.Generator().manual_seed(0)
+    assert augment(x, TrainConfig(), gen).shape == x.shape
+    flipped = augment(x, TrainConfig(rotate_deg=0, scale=0, shift=0), gen)
+    for a, b in zip(flipped, x, strict=True):
+        assert torch.allclose(a, b, atol=1e-5) or torch.allclose(a, b.flip(-1), atol=1e-5)
+    assert not torch.allclose(flipped, x, atol=1e-5)  # 8 coin flips: some mirrored
+
+
+def test_to_rgb_reorders_channels() -> None:
+    bgr = np.zeros((4, 4, 3), np.uint8)
+    bgr[..., 0] = 255
+    assert to_rgb(bgr)[0, 0].tolist() == [0, 0, 255]
+    assert to_rgb(np.full((4, 4), 7, np.uint8)).shape == (4, 4, 3)
+    with pytest.raises(ValueError, match="empty"):
+        to_rgb(np.zeros((0, 4, 3), np.uint8))
+
+
+def test_train_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "data", ["anger", "happy", "neutral"])
+    lines: list[str] = []
+    best = train(
+        data, data, tmp_path / "out", TrainConfig(epochs=2, batch_size=4, init="scratch"), log=lines.append
+    )
+    assert 0.0 <= best["val_accuracy"] <= 1.0
+    assert any(line.startswith("epoch 2") for line in lines)
+    model = load_model(str(tmp_path / "out"), device="cpu")
+    assert model.labels == CANONICAL_LABELS
+    assert model.predict([np.zeros((48, 48), np.uint8)]).shape == (1, 7)
+
+
+def test_load_folder_maps_names_and_rejects_bad_folders(tmp_path: Path) -> None:
+    x, y = load_folder(image_folder(tmp_path / "ok", ["sadness", "Surprised"], per_label=2))
+    assert x.shape == (4, 1, 64, 64)
+    assert (
+        sorted(y.tolist()) == [CANONICAL_LABELS.index("sad")] * 2 + [CANONICAL_LABELS.index("surprise")] * 2
+    )
+    with pytest.raises(UnknownLabelError, match="bored"):
+        load_folder(image_folder(tmp_path / "bad", ["bored"]))
+    with pytest.raises(FileNotFoundError):
+        load_folder(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        load_folder(tmp_path / "empty")
