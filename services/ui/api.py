@@ -1,18 +1,23 @@
-"""The REST API: cameras, MJPEG video, snapshots, health and metrics."""
+"""The REST API: cameras, video jobs, MJPEG video, snapshots, timelines, health and metrics."""
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Literal
 
 import redis
-from fastapi import APIRouter, HTTPException, Response
-from fastapi.responses import JSONResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import UploadFile
 
 from services.common import health, keys, registry
 from services.ui import mjpeg
+from services.ui.jobs import FILES, JobManager, UploadError
+from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
 from services.ui.state import LiveState, now_ms
 from services.ui.view import camera_json, latest_tracks
@@ -38,8 +43,10 @@ def is_file_uri(uri: str) -> bool:
     return uri.startswith("file://") or ("://" not in uri and not uri.isdigit())
 
 
-def build_router(settings: UISettings, client: redis.Redis, state: LiveState) -> APIRouter:
+def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jobs: JobManager) -> APIRouter:
     router = APIRouter()
+    pipeline_registry = CollectorRegistry(auto_describe=False)
+    pipeline_registry.register(PipelineCollector(lambda: state.pipeline))
 
     @router.get("/healthz")
     def healthz() -> JSONResponse:
@@ -92,6 +99,65 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState) ->
         log.info("camera removed name=%s", name)
         return Response(status_code=204)
 
+    @router.get("/api/cameras/{name}/timeline")
+    def camera_timeline(name: str) -> Response:
+        """The tracker's per-track emotion timeline of the camera (JSON as the tracker writes it)."""
+        raw = client.get(keys.timeline(name))
+        if raw is None:
+            known = registry.get(client, name) is not None
+            raise HTTPException(
+                404, f"no timeline yet for camera {name!r}" if known else f"no camera named {name!r}"
+            )
+        try:
+            json.loads(raw)
+        except ValueError as exc:
+            raise HTTPException(502, f"the timeline of {name!r} is not valid JSON") from exc
+        return Response(raw, media_type="application/json")
+
+    @router.post("/api/jobs", status_code=202)
+    async def create_job(request: Request) -> dict[str, Any]:
+        """Multipart upload (field ``file``) of a video -> a file job; refused past the size limit (413)
+        or when it is not a readable video (415)."""
+        length = int(request.headers.get("content-length") or 0)
+        if length > jobs.max_upload_bytes + 64 * 1024:
+            raise HTTPException(413, f"upload too large: over the limit of {jobs.limit_text()}")
+        form = await request.form(max_files=1, max_fields=4)
+        try:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise HTTPException(422, "send the video as multipart/form-data in a field named 'file'")
+            # Starlette has spooled the part to a temporary file; save_upload copies it, counting bytes.
+            chunks = iter(lambda: upload.file.read(1 << 20), b"")
+            job = await run_in_threadpool(jobs.save_upload, upload.filename or "video", chunks)
+        except UploadError as exc:
+            raise HTTPException(exc.status, str(exc)) from exc
+        finally:
+            await form.close()
+        jobs.start(job)
+        return {"id": job.id, **job.json()}
+
+    @router.get("/api/jobs")
+    def list_jobs() -> list[dict[str, Any]]:
+        return [job.json() for job in jobs.all()]
+
+    @router.get("/api/jobs/{job_id}")
+    def get_job(job_id: str) -> dict[str, Any]:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job.json()
+
+    @router.get("/api/jobs/{job_id}/files/{name}")
+    def job_file(job_id: str, name: str) -> FileResponse:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        if name not in FILES:
+            raise HTTPException(404, f"no file {name!r}: jobs have {', '.join(FILES)}")
+        if name not in job.files():
+            raise HTTPException(404, f"job {job_id} has no {name} (status {job.status})")
+        return FileResponse(job.out / name, media_type=FILES[name], filename=name)
+
     @router.get("/video/{name}.mjpg")
     def video(name: str) -> StreamingResponse:
         if state.get(name) is None and registry.get(client, name) is None:
@@ -111,6 +177,8 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState) ->
 
     @router.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        """The UI's own metrics and the pipeline's (services' counters, stage latency, group lag)."""
+        body = generate_latest() + generate_latest(pipeline_registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
 
     return router

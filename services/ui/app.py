@@ -10,15 +10,37 @@ from fastapi import FastAPI
 
 from services.common.worker import redis_client
 from services.ui.api import build_router
+from services.ui.auth import BasicAuth
 from services.ui.dashboard import build_dashboard, mount
+from services.ui.jobs import JobManager
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
+from services.ui.webcam import WebcamHub
 
 
 def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:
-    """Build the app; its lifespan starts and stops the shared reader (``app.state.live``)."""
+    """Build the app; its lifespan starts and stops the shared reader (``app.state.live``) and the jobs.
+
+    With ``settings.ui_password`` set, everything but ``/healthz`` asks for HTTP basic auth.
+    """
     client = client or redis_client(settings)
-    state = LiveState(client, settings.poll_hz, settings.jpeg_quality)
+    state = LiveState(client, settings.poll_hz, settings.jpeg_quality, settings.pipeline_interval_s)
+    jobs = JobManager(
+        client,
+        settings.data_dir,
+        settings.max_upload_bytes,
+        stall_timeout_s=settings.job_stall_timeout_s,
+        max_running=settings.max_running_jobs,
+        max_kept=settings.max_kept_jobs,
+    )
+    webcam = WebcamHub(
+        client,
+        frame_ttl_s=settings.webcam_frame_ttl_s,
+        maxlen=settings.stream_maxlen,
+        jpeg_quality=settings.webcam_jpeg_quality,
+        idle_s=settings.webcam_idle_s,
+    )
+    state.on_poll.append(webcam.sweep)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -27,9 +49,16 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
             yield
         finally:
             state.stop()
+            jobs.close()
 
     app = FastAPI(title="emostream", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.live = state
     app.state.redis = client
-    app.include_router(build_router(settings, client, state))
-    return mount(app, build_dashboard(client, state, settings.push_hz), settings.host, settings.port)
+    app.state.jobs = jobs
+    app.state.webcam = webcam
+    app.include_router(build_router(settings, client, state, jobs))
+    demo = build_dashboard(client, state, jobs, webcam, settings.push_hz)
+    mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
+    if settings.ui_password:
+        app.add_middleware(BasicAuth, user=settings.ui_user, password=settings.ui_password)
+    return app

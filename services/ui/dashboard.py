@@ -1,17 +1,21 @@
-"""The Gradio dashboard: the camera grid (MJPEG tiles), per-face probability bars, add/remove cameras.
+"""The Gradio dashboard: Live (camera grid, per-face bars, add/remove), Webcam, Video jobs, Health.
 
 The grid is a ``gr.HTML`` re-rendered only when the set of cameras or their status changes; the bars
 are a ``gr.HTML`` whose template never changes and whose ``js_on_load`` script (``static/bars.js``)
 moves existing bars when its JSON ``value`` changes, so nothing flickers and CSS transitions animate.
-One async generator per browser pushes both from the shared in-memory state (no Redis per viewer).
+One async generator per browser pushes grid, bars and health from the shared in-memory state (no Redis
+per viewer). The webcam tab streams browser frames into the pipeline (:mod:`services.ui.webcam`) and
+shows the annotated result as an MJPEG stream; the video tab runs file jobs (:mod:`services.ui.jobs`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
-from collections.abc import AsyncIterator
+import statistics
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,39 +24,111 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from services.common import registry  # noqa: E402
+from services.ui import pipeline  # noqa: E402
+from services.ui.jobs import Job, JobManager, UploadError  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
 from services.ui.view import bars_payload, grid_html, grid_key  # noqa: E402
+from services.ui.webcam import WebcamHub  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
 BARS_JS = (STATIC / "bars.js").read_text()
 CSS = (STATIC / "dashboard.css").read_text()
+WEBCAM_WH = (640, 480)
+JOB_POLL_S = 0.3
 
 
-def build_dashboard(client: redis.Redis, state: LiveState, push_hz: float = 5) -> gr.Blocks:
+def local_examples(component: gr.Component) -> gr.Component:
+    """Drop the component's API-doc example (Gradio's point at files on github.com): the page and its
+    config name no host but this one."""
+    component.example_payload = lambda: None  # type: ignore[method-assign]
+    component.example_value = lambda: None  # type: ignore[method-assign]
+    return component
+
+
+def bars_json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def job_progress_html(job: Job) -> str:
+    """The job's status line and progress bar (a plain element: no Gradio progress overlay)."""
+    pct = round(job.progress * 100, 1)
+    frames = f"{job.frames_done}/{job.frames_total or '?'} frames"
+    text = {
+        "queued": "queued",
+        "running": f"analyzing: {frames}",
+        "writing": "writing the annotated video",
+        "done": f"done: {job.summary.get('frames', job.frames_done)} frames",
+        "failed": f"failed: {job.error}",
+    }.get(job.status, job.status)
+    return (
+        f'<div class="emo-job" data-job="{job.id}" data-status="{job.status}">'
+        f"<div><b>{html.escape(job.filename)}</b> · {html.escape(text)}</div>"
+        f'<div class="emo-progress"><div class="emo-progress-fill" style="width:{pct}%"></div></div></div>'
+    )
+
+
+def job_result_html(job: Job) -> str:
+    """The annotated video (H.264, plays in the browser), the downloads and the timeline plot."""
+    if job.status != "done":
+        return ""
+    files = job.json()["files"]
+    links = "".join(
+        f'<a class="emo-download" href="{url}" download="{name}">{name}</a>'
+        for name, url in files.items()
+        if name in ("tracks.csv", "timeline.json", "summary.json")
+    )
+    plot = (
+        f'<img class="emo-timeline" src="{files["timeline.png"]}" alt="emotion timeline per track">'
+        if "timeline.png" in files
+        else ""
+    )
+    tracks = len(job.summary.get("tracks", []))
+    return (
+        f'<div class="emo-job-result" data-job="{job.id}">'
+        f'<video id="emo-job-video" src="{files.get("annotated.mp4", "")}" controls muted playsinline>'
+        "</video>"
+        f'<div class="emo-downloads">{links}</div>'
+        f"<div>{tracks} track(s); emotion timeline per track:</div>{plot}</div>"
+    )
+
+
+def error_html(message: str) -> str:
+    return f'<div class="emo-job emo-job-error" data-status="refused">{html.escape(message)}</div>'
+
+
+def build_dashboard(
+    client: redis.Redis, state: LiveState, jobs: JobManager, webcam: WebcamHub, push_hz: float = 5
+) -> gr.Blocks:
     interval_s = 1.0 / push_hz
 
-    async def push() -> AsyncIterator[tuple[Any, Any]]:
+    async def push() -> AsyncIterator[tuple[Any, Any, Any]]:
         last_grid: Any = None
         last_bars = ""
+        last_health = -1
         while not state.closing.is_set():
             views = sorted(state.views(), key=lambda v: v.camera.camera_id)
             cameras = [v.camera for v in views]
             key = grid_key(cameras)
-            bars = json.dumps(bars_payload(views, now_ms()), separators=(",", ":"))
+            bars = bars_json(bars_payload(views, now_ms()))
+            snap = state.pipeline
             grid_out = grid_html(cameras) if key != last_grid else gr.skip()
             bars_out = bars if bars != last_bars else gr.skip()
-            last_grid, last_bars = key, bars
-            yield grid_out, bars_out
+            health_out = pipeline.panel_html(snap) if snap.read_ms != last_health else gr.skip()
+            last_grid, last_bars, last_health = key, bars, snap.read_ms
+            yield grid_out, bars_out, health_out
             await asyncio.sleep(interval_s)
 
     def add(name: str, uri: str) -> str:
         uri = uri.strip()
-        file_like = "://" not in uri and not uri.isdigit()
+        file_like = "://" not in uri and not uri.isdigit() and not uri.startswith("push:")
         try:
+            if registry.get(client, name.strip()) is not None:
+                return f"**Error:** camera `{name.strip()}` exists; remove it first."
             registry.add(client, name.strip(), uri, mode="live", loop=file_like)
         except registry.CameraError as exc:
             return f"**Error:** {exc}"
@@ -63,35 +139,137 @@ def build_dashboard(client: redis.Redis, state: LiveState, push_hz: float = 5) -
             return f"Removed camera `{name.strip()}`."
         return f"**Error:** no camera named `{name.strip()}`."
 
+    def on_webcam_frame(
+        frame: np.ndarray | None, measured: dict[str, Any], request: gr.Request
+    ) -> tuple[Any, Any, Any, dict[str, Any]]:
+        """Publish one browser frame; answer with the camera's result tile, bars and measured latency.
+
+        ``measured`` (per browser session) holds the seq last counted and the last round trips in ms.
+        """
+        if frame is None:
+            return gr.skip(), gr.skip(), gr.skip(), measured
+        cam = webcam.publish(request.session_hash or "anon", frame)
+        view = state.get(cam)
+        tile = (
+            f'<img class="emo-webcam-result" src="/video/{cam}.mjpg" alt="annotated webcam"'
+            f' data-camera="{cam}">'
+        )
+        if view is None:
+            return tile, gr.skip(), "waiting for the pipeline ...", measured
+        rtts: list[int] = measured.get("ms", [])
+        if view.drawn_latency_ms is not None and view.jpeg_seq != measured.get("seq"):
+            rtts = [*rtts, view.drawn_latency_ms][-30:]
+            measured = {"seq": view.jpeg_seq, "ms": rtts}
+        text = (
+            f"round trip (frame received -> tracks drawn): **{rtts[-1]} ms**, "
+            f"median {statistics.median(rtts):.0f} ms over the last {len(rtts)} results"
+            if rtts
+            else "waiting for the first result ..."
+        )
+        return tile, bars_json(bars_payload([view], now_ms())), text, measured
+
+    def stop_webcam(request: gr.Request) -> None:
+        webcam.stop(request.session_hash or "anon")
+
+    def run_job(path: str | None) -> Iterator[tuple[Any, Any]]:
+        if not path:
+            yield "", ""
+            return
+        try:
+            job = jobs.submit_path(Path(path), Path(path).name)
+        except UploadError as exc:
+            yield error_html(f"Refused: {exc}"), ""
+            return
+        while job.status not in ("done", "failed"):
+            yield job_progress_html(job), gr.skip()
+            if jobs.stop.wait(JOB_POLL_S):
+                return
+        yield job_progress_html(job), job_result_html(job)
+
     with gr.Blocks(analytics_enabled=False, title="emostream") as demo:
         gr.Markdown("## emostream: live facial emotion recognition")
-        grid = gr.HTML(grid_html([]), elem_id="emo-grid", js_on_load=None)
-        gr.Markdown("### Faces")
-        bars = gr.HTML(
-            '{"cameras":[]}',
-            html_template='<div class="emo-faces"></div>',
-            js_on_load=BARS_JS,
-            elem_id="emo-bars",
-        )
-        with gr.Accordion("Cameras", open=False), gr.Row():
-            name = gr.Textbox(label="Name", placeholder="door-1", scale=1)
-            uri = gr.Textbox(label="Source", placeholder="rtsp://..., 0 (webcam) or /path/video.mp4", scale=3)
-            add_btn = gr.Button("Add", variant="primary", scale=0)
-            remove_btn = gr.Button("Remove", scale=0)
-        message = gr.Markdown()
-        add_btn.click(add, [name, uri], message, show_progress="hidden", api_visibility="private")
-        remove_btn.click(remove, [name], message, show_progress="hidden", api_visibility="private")
-        demo.load(
-            push,
-            outputs=[grid, bars],
-            show_progress="hidden",
+        with gr.Tabs():
+            with gr.Tab("Live", id="live"):
+                grid = gr.HTML(grid_html([]), elem_id="emo-grid")
+                gr.Markdown("### Faces")
+                bars = gr.HTML(
+                    '{"cameras":[]}',
+                    html_template='<div class="emo-faces"></div>',
+                    js_on_load=BARS_JS,
+                    elem_id="emo-bars",
+                )
+                with gr.Accordion("Cameras", open=True), gr.Row():
+                    name = gr.Textbox(label="Name", placeholder="door-1", scale=1, elem_id="emo-cam-name")
+                    uri = gr.Textbox(
+                        label="Source",
+                        placeholder="/path/video.mp4, 0 (device index), or an RTSP / HTTP(S) MJPEG URL",
+                        scale=3,
+                        elem_id="emo-cam-uri",
+                    )
+                    add_btn = gr.Button("Add", variant="primary", scale=0, elem_id="emo-cam-add")
+                    remove_btn = gr.Button("Remove", scale=0, elem_id="emo-cam-remove")
+                message = gr.Markdown(elem_id="emo-cam-message")
+            with gr.Tab("Webcam", id="webcam"):
+                gr.Markdown(
+                    "Your camera's frames go through the same pipeline as any camera (as "
+                    f"`webcam-...`, {WEBCAM_WH[0]}x{WEBCAM_WH[1]} asked); the annotated result and the bars "
+                    "show what came back."
+                )
+                with gr.Row():
+                    cam_in = gr.Image(
+                        sources=["webcam"],
+                        streaming=True,
+                        label="Your webcam",
+                        elem_id="emo-webcam-in",
+                        webcam_options=gr.WebcamOptions(
+                            mirror=True,
+                            constraints={"video": {"width": WEBCAM_WH[0], "height": WEBCAM_WH[1]}},
+                        ),
+                    )
+                    cam_out = gr.HTML("", elem_id="emo-webcam-out")
+                webcam_latency = gr.Markdown("", elem_id="emo-webcam-latency")
+                webcam_bars = gr.HTML(
+                    '{"cameras":[]}',
+                    html_template='<div class="emo-faces"></div>',
+                    js_on_load=BARS_JS,
+                    elem_id="emo-webcam-bars",
+                )
+                local_examples(cam_in)
+                latencies = gr.State({})
+            with gr.Tab("Video", id="video"):
+                gr.Markdown(
+                    f"Upload a video (at most {jobs.limit_text()}): every frame is analyzed; you get an "
+                    "annotated H.264 video, `tracks.csv`, `timeline.json` and a timeline plot."
+                )
+                upload = local_examples(
+                    gr.File(label="Video file", file_types=["video"], type="filepath", elem_id="emo-upload")
+                )
+                job_status = gr.HTML("", elem_id="emo-job-status")
+                job_result = gr.HTML("", elem_id="emo-job-result")
+            with gr.Tab("Health", id="health"):
+                health_html = gr.HTML(pipeline.panel_html(state.pipeline), elem_id="emo-health")
+                gr.Markdown("Prometheus metrics: [/metrics](/metrics) · liveness: [/healthz](/healthz)")
+
+        private: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
+        add_btn.click(add, [name, uri], message, **private)
+        remove_btn.click(remove, [name], message, **private)
+        cam_in.stream(
+            on_webcam_frame,
+            [cam_in, latencies],
+            [cam_out, webcam_bars, webcam_latency, latencies],
+            stream_every=0.1,
             concurrency_limit=None,
-            api_visibility="private",
+            time_limit=3600,
+            **private,
         )
+        cam_in.clear(stop_webcam, None, None, **private)
+        upload.upload(run_job, [upload], [job_status, job_result], concurrency_limit=None, **private)
+        demo.load(push, outputs=[grid, bars, health_html], concurrency_limit=None, **private)
+        demo.unload(stop_webcam)
     return demo
 
 
-def mount(app: FastAPI, demo: gr.Blocks, host: str, port: int) -> FastAPI:
+def mount(app: FastAPI, demo: gr.Blocks, host: str, port: int, max_file_size: int | None = None) -> FastAPI:
     """Mount ``demo`` at ``/``; page CSS goes here (Gradio 6 drops ``gr.Blocks(css=)`` when mounted)."""
     return gr.mount_gradio_app(
         app,
@@ -104,4 +282,5 @@ def mount(app: FastAPI, demo: gr.Blocks, host: str, port: int) -> FastAPI:
         ssr_mode=False,
         enable_monitoring=False,
         mcp_server=False,
+        max_file_size=max_file_size,
     )

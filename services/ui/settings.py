@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from pydantic import Field
 
 from services.common.settings import CommonSettings
@@ -15,3 +18,20 @@ class UISettings(CommonSettings):
     push_hz: float = Field(5, gt=0, le=30, description="how often the dashboard pushes bars to a browser")
     jpeg_quality: int = Field(80, ge=1, le=100, description="quality of the annotated JPEGs")
     health_interval_s: float = Field(5, gt=0, description="seconds between health key refreshes")
+    pipeline_interval_s: float = Field(2, gt=0, description="seconds between pipeline health/lag reads")
+    ui_user: str = Field("emostream", description="login name when EMOSTREAM_UI_PASSWORD is set")
+    ui_password: str = Field("", description="set to require HTTP basic auth on everything but /healthz")
+    data_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "emostream-ui", description="uploads and job outputs live here"
+    )
+    max_upload_mb: float = Field(200, gt=0, description="a larger video upload is refused")
+    max_running_jobs: int = Field(2, ge=1, description="video jobs processed at once; more wait")
+    max_kept_jobs: int = Field(20, ge=1, description="finished jobs kept on disk; older ones are deleted")
+    job_stall_timeout_s: float = Field(300, gt=0, description="a job without progress this long fails")
+    webcam_idle_s: float = Field(15, gt=0, description="a webcam camera without frames this long is removed")
+    webcam_frame_ttl_s: int = Field(20, ge=1, description="TTL of webcam frame JPEGs in Redis")
+    webcam_jpeg_quality: int = Field(85, ge=10, le=100)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import redis
 
@@ -17,6 +18,7 @@ from services.common import keys, metrics, registry
 from services.common.annotate import draw_tracks
 from services.common.image import decode_jpeg, encode_jpeg
 from services.common.schema import Frame, Tracks
+from services.ui import pipeline
 from services.ui.metrics import FRAMES_DRAWN
 from services.ui.view import CameraView, latest_frame, latest_tracks
 
@@ -27,12 +29,36 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+DWELL_GRACE_MS = 3000  # a track missing for less than this keeps its dwell time
+
+
+def dwell(seen_ms: dict[int, tuple[int, int]], tracks: Tracks) -> dict[int, tuple[int, int]]:
+    """track id -> (first, last) captured_ms it was seen, updated with ``tracks``; forgets tracks not
+    seen for ``DWELL_GRACE_MS``. The dwell time of a visible track is ``captured_ms - first``."""
+    t = tracks.captured_ms
+    out = {tid: span for tid, span in seen_ms.items() if t - span[1] < DWELL_GRACE_MS}
+    for track in tracks.tracks:
+        first = out.get(track.track_id, (t, t))[0]
+        out[track.track_id] = (first, t)
+    return out
+
+
 class LiveState:
     """Polls the registry and each camera's newest ``Tracks`` at ``poll_hz``; draws each new one once."""
 
-    def __init__(self, client: redis.Redis, poll_hz: float = 12, jpeg_quality: int = 80) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        poll_hz: float = 12,
+        jpeg_quality: int = 80,
+        pipeline_interval_s: float = 2.0,
+    ) -> None:
         self.redis = client
         self.interval_s = 1.0 / poll_hz
+        self.pipeline_interval_s = pipeline_interval_s
+        self.pipeline = pipeline.Snapshot()  # replaced whole every ``pipeline_interval_s``
+        self.on_poll: list[Callable[[], object]] = []  # run after each poll in the reader thread (sweeps)
+        self._pipeline_due = 0.0
         self.jpeg_quality = jpeg_quality
         self.stats: Counter[str] = Counter()
         self.last_poll_ms = 0
@@ -68,6 +94,10 @@ class LiveState:
         while not self._stop.is_set():
             try:
                 self.poll()
+                for hook in self.on_poll:
+                    hook()
+                if time.monotonic() >= self._pipeline_due:
+                    self.refresh_pipeline()
                 backoff = 0.5
                 self._stop.wait(self.interval_s)
             except redis.RedisError as exc:
@@ -78,6 +108,12 @@ class LiveState:
                 log.exception("reader poll failed")
                 self._stop.wait(1.0)
         log.info("reader stopped stats=%s", dict(self.stats))
+
+    def refresh_pipeline(self) -> None:
+        """Read the services' health, stage latency and group lag (see :mod:`services.ui.pipeline`)."""
+        cameras = [v.camera for v in self.views()]
+        self.pipeline = pipeline.read(self.redis, cameras, now_ms())
+        self._pipeline_due = time.monotonic() + self.pipeline_interval_s
 
     # -- one poll -----------------------------------------------------------------------------------------
     def poll(self) -> None:
@@ -102,13 +138,17 @@ class LiveState:
             return self._raw_frame(camera, old)
         entry_id, tracks = found
         if old is not None and old.tracks_entry_id == entry_id:
-            return CameraView(camera, old.tracks, entry_id, old.jpeg, old.jpeg_seq)
-        metrics.LATENCY_S.labels("ui").observe(max(0, now_ms() - tracks.captured_ms) / 1000)
+            return CameraView(
+                camera, old.tracks, entry_id, old.jpeg, old.jpeg_seq, old.seen_ms, old.drawn_latency_ms
+            )
+        latency_ms = max(0, now_ms() - tracks.captured_ms)
+        metrics.LATENCY_S.labels("ui").observe(latency_ms / 1000)
         jpeg, seq = (old.jpeg, old.jpeg_seq) if old else (None, -1)
         drawn = self._draw(tracks)
         if drawn is not None:
             jpeg, seq = drawn, tracks.seq
-        return CameraView(camera, tracks, entry_id, jpeg, seq)
+        seen = dwell(old.seen_ms if old else {}, tracks)
+        return CameraView(camera, tracks, entry_id, jpeg, seq, seen, latency_ms)
 
     def _draw(self, tracks: Tracks) -> bytes | None:
         """The frame of ``tracks`` with its boxes drawn, or None when its frame expired or is bad."""

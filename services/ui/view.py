@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.common import codec
@@ -25,6 +25,8 @@ class CameraView:
     tracks_entry_id: str = ""  # stream id of ``tracks``: a new id means a new message to draw
     jpeg: bytes | None = None  # the latest annotated frame (kept when a newer frame key expired)
     jpeg_seq: int = -1  # seq of the frame in ``jpeg``
+    seen_ms: dict[int, tuple[int, int]] = field(default_factory=dict)  # track id -> first, last captured_ms
+    drawn_latency_ms: int | None = None  # now - captured_ms when the UI first saw ``tracks`` (round trip)
 
 
 def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> tuple[str, Tracks] | None:
@@ -90,6 +92,14 @@ def labels_in(tracks: Sequence[Track]) -> list[str]:
     return [*CANONICAL_LABELS, *extra]
 
 
+def dwell_s(view: CameraView, track_id: int) -> float:
+    """How long the track has been visible, in seconds of capture time (0 when unknown)."""
+    span = view.seen_ms.get(track_id)
+    if view.tracks is None or span is None:
+        return 0.0
+    return round(max(0, view.tracks.captured_ms - span[0]) / 1000, 1)
+
+
 def bars_payload(views: Iterable[CameraView], now_ms: int) -> dict[str, Any]:
     """What the dashboard's bars script reads: per camera, per track, one (label, p, colour) per emotion."""
     cameras = []
@@ -105,6 +115,7 @@ def bars_payload(views: Iterable[CameraView], now_ms: int) -> dict[str, Any]:
                 "tracks": [
                     {
                         "id": t.track_id,
+                        "dwell_s": dwell_s(view, t.track_id),
                         "label": t.label,
                         "confidence": round(t.confidence, 3),
                         "colour": hex_colour(t.label),
@@ -123,7 +134,10 @@ def grid_key(cameras: Iterable[Camera]) -> tuple[tuple[str, str, str], ...]:
 
 
 def grid_html(cameras: Sequence[Camera]) -> str:
-    """The camera grid: one tile per camera with its MJPEG stream, name and status."""
+    """The camera grid: one tile per camera with its MJPEG stream, name, status and error.
+
+    ``.emo-stats`` (fps, latency) is filled in by the bars script on every push, so the grid itself is
+    re-rendered only when a camera comes, goes or changes status."""
     if not cameras:
         return '<div class="emo-grid emo-empty">No cameras yet: add one below or POST /api/cameras.</div>'
     tiles = []
@@ -134,6 +148,6 @@ def grid_html(cameras: Sequence[Camera]) -> str:
             f'<figure class="emo-tile" data-camera="{name}">'
             f'<img src="/video/{name}.mjpg" alt="camera {name}">'
             f'<figcaption><b>{name}</b> <span class="emo-status emo-status-{html.escape(c.status)}">'
-            f"{html.escape(c.status)}</span> {error}</figcaption></figure>"
+            f'{html.escape(c.status)}</span> <span class="emo-stats"></span> {error}</figcaption></figure>'
         )
     return f'<div class="emo-grid">{"".join(tiles)}</div>'

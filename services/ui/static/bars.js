@@ -19,7 +19,8 @@ function trackRow(cam, t) {
     tr = { row, title: el("div", "emo-track-title", row), bars: new Map() };
     cam.tracks.set(t.id, tr);
   }
-  tr.title.textContent = `#${t.id} ${t.label} ${Math.round(t.confidence * 100)}%`;
+  const dwell = t.dwell_s === undefined ? "" : ` · ${t.dwell_s.toFixed(1)} s`;
+  tr.title.textContent = `#${t.id} ${t.label} ${Math.round(t.confidence * 100)}%${dwell}`;
   tr.title.style.borderColor = t.colour;
   for (const [label, p, colour] of t.bars) {
     let bar = tr.bars.get(label);
@@ -61,6 +62,12 @@ function render() {
     }
     const latency = c.latency_ms === null ? "-" : `${c.latency_ms} ms`;
     cam.head.textContent = `${c.name} · ${c.status} · ${c.fps} fps · latency ${latency} · ${c.tracks.length} face(s)`;
+    // The grid's tiles carry the same numbers; the grid is not re-rendered for them.
+    for (const tile of document.querySelectorAll("#emo-grid .emo-tile")) {
+      if (tile.dataset.camera !== c.name) continue;
+      const stats = tile.querySelector(".emo-stats");
+      if (stats) stats.textContent = `${c.fps} fps · ${latency}`;
+    }
     const ids = new Set();
     for (const t of c.tracks) {
       ids.add(t.id);
