@@ -14,7 +14,7 @@ from services.common.schema import Face, Faces, Frame, Message
 from services.common.streams import Batch, Entry
 from services.common.worker import map_stage, skip_of
 from services.detector.settings import DetectorSettings
-from services.detector.stage import FaceDetections, FaceDetector, crop_with_margin, filter_faces
+from services.detector.stage import FaceDetections, FaceDetector, crop_aligned, crop_with_margin, filter_faces
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ class DetectorHandler:
                 out[i] = self._faces(msg, image, dets)
         return out
 
+    def _crop(self, image: np.ndarray, box: np.ndarray, marks: np.ndarray) -> np.ndarray:
+        if self.settings.align_faces:
+            return crop_aligned(image, box, marks, self.settings.crop_margin)
+        return crop_with_margin(image, box, self.settings.crop_margin)
+
     def _faces(self, msg: Frame, image: np.ndarray, dets: FaceDetections) -> Faces:
         dets = filter_faces(dets, self.settings.min_score, self.settings.min_size_px)
         faces = tuple(
@@ -77,7 +82,7 @@ class DetectorHandler:
                 box_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
                 score=float(score),
                 landmarks_xy=tuple((float(x), float(y)) for x, y in marks),
-                crop_jpeg=encode_jpeg(crop_with_margin(image, box, self.settings.crop_margin)),
+                crop_jpeg=encode_jpeg(self._crop(image, box, marks)),
             )
             for box, score, marks in zip(dets.boxes_xyxy, dets.scores, dets.landmarks_xy, strict=True)
         )

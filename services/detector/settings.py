@@ -12,4 +12,7 @@ class DetectorSettings(CommonSettings):
     min_size_px: float = Field(24, ge=0, description="faces whose shorter side is smaller are dropped")
     max_side_px: int = Field(640, ge=64, description="frames are downscaled to this longer side to detect")
     crop_margin: float = Field(0.2, ge=0, le=1, description="margin around a face crop, fraction of box size")
+    align_faces: bool = Field(
+        False, description="rotate each face crop so the eyes are level (benchmarks/classifier_crops.py)"
+    )
     device: str = Field("", description="torch device; empty: cuda when available, else cpu")

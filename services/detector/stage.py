@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -114,3 +115,48 @@ def crop_with_margin(
     right = int(np.clip(np.ceil(cx + side / 2.0), left + 1, fw))
     bottom = int(np.clip(np.ceil(cy + side / 2.0), top + 1, fh))
     return frame_bgr[top:bottom, left:right].copy()
+
+
+def crop_aligned(
+    frame_bgr: np.ndarray,
+    box_xyxy: Sequence[float] | np.ndarray,
+    landmarks_xy: Sequence[Sequence[float]] | np.ndarray,
+    margin: float,
+) -> np.ndarray:
+    """Cut a square face crop rotated about the box centre so that the eyes are level.
+
+    The crop has the side ``crop_with_margin`` gives (``max(w, h) * (1 + 2 * margin)``), centred on the box;
+    pixels beyond the frame repeat its border, so crops at edges stay square.
+
+    Args:
+        frame_bgr: (h, w, 3) BGR uint8 frame.
+        box_xyxy: x1, y1, x2, y2 in frame pixels.
+        landmarks_xy: (5, 2) points in frame pixels; rows 0 and 1 are the left and right eye.
+        margin: fraction of the box size added on each side, >= 0.
+
+    Returns:
+        A (s, s, 3) array with s >= 1.
+
+    Raises:
+        ValueError: as :func:`crop_with_margin`, and for landmarks that are not (5, 2).
+    """
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    if not (x2 >= x1 and y2 >= y1):
+        raise ValueError(f"box must have x2 >= x1 and y2 >= y1, got {(x1, y1, x2, y2)}")
+    marks = np.asarray(landmarks_xy, dtype=np.float64)
+    if marks.shape != (5, 2):
+        raise ValueError(f"landmarks_xy must be (5, 2), got {marks.shape}")
+    fh, fw = frame_bgr.shape[:2]
+    if x2 <= 0 or y2 <= 0 or x1 >= fw or y1 >= fh:
+        raise ValueError(f"box {(x1, y1, x2, y2)} lies entirely outside the {fw}x{fh} frame")
+    (lx, ly), (rx, ry) = marks[0], marks[1]
+    angle_deg = float(np.degrees(np.arctan2(ry - ly, rx - lx)))
+    side = max(1, round(max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)))
+    cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
+    matrix = cv2.getRotationMatrix2D((cx, cy), angle_deg, 1.0)
+    matrix[:, 2] += (side / 2.0 - cx, side / 2.0 - cy)
+    return cv2.warpAffine(
+        frame_bgr, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
