@@ -23,7 +23,7 @@ import cv2
 import redis
 
 from services.common import jobs as file_jobs
-from services.common import registry
+from services.common import keys, registry
 from services.ui.timeline import timeline_png
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,7 @@ class JobManager:
                 summary = file_jobs.write_outputs(job.video, job.out, result, time.monotonic() - t0)
                 summary = {"status": "done", **summary, "video": job.filename}
                 (job.out / "summary.json").write_text(json.dumps(summary, indent=2))
+                self._save_timeline(job)
                 fps = float(summary.get("fps") or 25.0)
                 (job.out / "timeline.png").write_bytes(timeline_png(result, int(summary["frames"]), fps))  # type: ignore[call-overload]
                 job.summary = summary
@@ -249,6 +250,21 @@ class JobManager:
                     file_jobs.cleanup(self.redis, job.camera_id)
                 except redis.RedisError as exc:
                     log.warning("job cleanup failed id=%s error=%r", job.id, str(exc))
+
+    def _save_timeline(self, job: Job) -> None:
+        """``timeline.json``: kept when the outputs writer made one, else the tracker's timeline document
+        of the job's camera (written with the End marker), as the tracker wrote it."""
+        path = job.out / "timeline.json"
+        raw = self.redis.get(keys.timeline(job.camera_id))
+        self.redis.delete(keys.timeline(job.camera_id))
+        if path.exists() or not isinstance(raw, bytes):
+            return
+        try:
+            json.loads(raw)
+        except ValueError:
+            log.warning("job timeline is not JSON id=%s", job.id)
+            return
+        path.write_bytes(raw)
 
     def _fail(self, job: Job, error: str) -> None:
         job.status, job.error = "failed", error

@@ -1,0 +1,157 @@
+"""Helpers shared by the UI's integration and browser tests (this module holds no tests).
+
+:class:`FakePipeline` stands in for detector + classifier + tracker without a model: for every frame
+of every registered camera it writes a ``Tracks`` message with one face box, in the order frames come;
+``Skip`` and ``End`` pass through (with a tracker-like timeline document at the End). It exercises
+everything the UI does with real Redis data and real frames, at no CPU cost. :func:`run_ingest` runs
+the real ingest service in a thread.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import redis
+import uvicorn
+
+from services.common import codec, keys, registry
+from services.common.schema import End, Frame, Skip, Track, Tracks
+from services.ingest.service import Ingest
+from services.ingest.settings import IngestSettings
+from services.ui.app import create_app
+from services.ui.settings import UISettings
+
+BOX_FRACTION = (0.3, 0.2, 0.6, 0.8)  # the fake face box, as fractions of the frame's width/height
+PROBS = {"happy": 0.7, "neutral": 0.2, "sad": 0.1}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class FakePipeline:
+    """Frames -> Tracks (one box, ``probs``) for every camera, in a background thread."""
+
+    def __init__(self, client: redis.Redis, probs: dict[str, float] | None = None) -> None:
+        self.redis = client
+        self.probs = probs or PROBS
+        self.stop = threading.Event()
+        self.frames = 0
+        self._last: dict[str, bytes | str] = {}
+        self._segments: dict[str, list[dict[str, object]]] = {}
+        self._thread = threading.Thread(target=self._run, name="fake-pipeline", daemon=True)
+
+    def __enter__(self) -> FakePipeline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        self._thread.join(5)
+
+    def track(self, frame: Frame) -> Track:
+        w, h = frame.size_wh
+        fx1, fy1, fx2, fy2 = BOX_FRACTION
+        label = max(self.probs, key=self.probs.__getitem__)
+        return Track(
+            track_id=1,
+            box_xyxy=(w * fx1, h * fy1, w * fx2, h * fy2),
+            label=label,
+            confidence=self.probs[label],
+            raw_label=label,
+            probs=dict(self.probs),
+        )
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            cams = [c.camera_id for c in registry.all_cameras(self.redis)]
+            streams = {keys.stream("frames", c): self._last.get(c, "0") for c in cams}
+            if not streams:
+                self.stop.wait(0.05)
+                continue
+            reply = self.redis.xread(streams, count=64, block=50)  # type: ignore[arg-type]
+            for stream, items in reply or []:
+                cam = (stream.decode() if isinstance(stream, bytes) else stream).split(":", 2)[2]
+                for entry_id, fields in items:
+                    self._last[cam] = entry_id
+                    self._forward(cam, codec.decode(fields))
+
+    def _forward(self, cam: str, msg: object) -> None:
+        out = keys.stream("tracks", cam)
+        pipe = self.redis.pipeline(transaction=True)
+        if isinstance(msg, Frame):
+            tracks = Tracks(
+                camera_id=cam,
+                seq=msg.seq,
+                captured_ms=msg.captured_ms,
+                mode=msg.mode,
+                frame_key=msg.frame_key,
+                size_wh=msg.size_wh,
+                tracks=(self.track(msg),),
+            )
+            pipe.xadd(out, codec.encode(tracks), maxlen=2000, approximate=True)  # type: ignore[arg-type]
+            segs = self._segments.setdefault(cam, [])
+            if not segs:
+                segs.append({"label": tracks.tracks[0].label, "start_seq": msg.seq, "end_seq": msg.seq})
+            segs[-1]["end_seq"] = msg.seq
+            self.frames += 1
+        elif isinstance(msg, Skip | End):
+            pipe.xadd(out, codec.encode(msg), maxlen=2000, approximate=True)  # type: ignore[arg-type]
+            if isinstance(msg, End):
+                doc = {"camera_id": cam, "tracks": {"1": self._segments.pop(cam, [])}}
+                pipe.set(keys.timeline(cam), json.dumps(doc), ex=600)
+        pipe.execute()
+
+
+@contextmanager
+def run_ingest(redis_url: str, **settings: object) -> Iterator[Ingest]:
+    """The real ingest service, in a thread, until the block ends."""
+    config = IngestSettings(redis_url=redis_url, instance="test-ingest", **settings)  # type: ignore[arg-type]
+    ingest = Ingest(config, client=redis.Redis.from_url(redis_url))
+    thread = threading.Thread(target=ingest.run, name="ingest", daemon=True)
+    thread.start()
+    try:
+        yield ingest
+    finally:
+        ingest.stop.set()
+        thread.join(15)
+        ingest.redis.close()
+
+
+@contextmanager
+def serve_ui(settings: UISettings, client: redis.Redis) -> Iterator[str]:
+    """The UI app under uvicorn on ``settings.port`` in a thread; yields its base URL."""
+    config = uvicorn.Config(
+        create_app(settings, client), host="127.0.0.1", port=settings.port, timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        assert thread.is_alive(), "uvicorn exited"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{settings.port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def wait_for(fn: Callable[[], object], timeout_s: float = 10.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)
