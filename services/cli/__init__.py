@@ -13,7 +13,11 @@ SERVICES = ("ingest", "detector", "classifier", "tracker", "ui")
 #: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
 #: and keeps its heavy imports inside ``run``.
 SUBCOMMANDS: dict[str, dict[str, str]] = {
-    "eval": {"classifier": "services.cli.eval_classifier"},
+    "eval": {
+        "classifier": "services.cli.eval_classifier",
+        "tracking": "services.cli.eval_tracking",
+        "stability": "services.cli.eval_stability",
+    },
     "train": {"classifier": "services.cli.train_classifier"},
 }
 

@@ -25,6 +25,7 @@ import json
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -77,9 +78,16 @@ def track_of(v: Any) -> Track:
 class TrackerHandler:
     """Per-camera reordering, tracking and timelines (no Redis)."""
 
-    def __init__(self, settings: TrackerSettings) -> None:
+    def __init__(
+        self,
+        settings: TrackerSettings,
+        tracker_factory: Callable[[TrackerConfig], CameraTracker] | None = None,
+    ) -> None:
+        """``tracker_factory`` builds a camera's tracker (default :class:`CameraTracker`; benchmarks pass the
+        original project's tracker to compare)."""
         self.settings = settings
         self.config = config_from(settings)
+        self.tracker_factory = tracker_factory or CameraTracker
         self.trackers: dict[str, CameraTracker] = {}
         self.buffers: dict[str, SeqReorderer[Entry]] = {}
         self.timelines: dict[str, CameraTimeline] = {}
@@ -159,7 +167,9 @@ class TrackerHandler:
             if not isinstance(msg, Emotions | Skip | End):
                 batch.dead.append((entry, f"tracker cannot process a {type(msg).__name__} message"))
                 continue
-            buffer = self.buffers.get(msg.camera_id) or self._buffer(msg.camera_id, msg.mode, None)
+            buffer = self.buffers.get(msg.camera_id)
+            if buffer is None:  # not `or`: an empty reorderer is falsy
+                buffer = self._buffer(msg.camera_id, msg.mode, None)
             late = buffer.late
             buffer.push(msg.seq, entry, now_ms)
             if buffer.late > late:  # already applied (a redelivery) or too late to apply in order
@@ -182,7 +192,9 @@ class TrackerHandler:
                 self.dirty.add(camera_id)
             for seq, entry in ready:
                 msg = entry.message
-                tracker = self.trackers.setdefault(camera_id, CameraTracker(self.config))
+                tracker = self.trackers.get(camera_id)
+                if tracker is None:
+                    tracker = self.trackers[camera_id] = self.tracker_factory(self.config)
                 out = keys.stream("tracks", camera_id)
                 batch.acks.append(entry)
                 self.dirty.add(camera_id)

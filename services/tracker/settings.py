@@ -26,7 +26,7 @@ class TrackerSettings(CommonSettings):
     prob_alpha: float = Field(0.3, gt=0, le=1, description="EMA weight of the new probabilities")
     confirm_frames: int = Field(3, ge=1, description="frames a new label must lead before it is shown")
     label_margin: float = Field(0.0, ge=0, description="lead over the shown label a new label needs")
-    max_age: int = Field(10, ge=0, description="frames a track survives unseen")
+    max_age: int = Field(30, ge=0, description="frames a track survives unseen (predicted by its motion)")
     min_hits: int = Field(1, ge=1, description="hits before a tentative track is published")
     live_reorder_ms: int = Field(500, ge=0, description="wait this long for a missing live seq")
     file_reorder_ms: int = Field(120_000, ge=0, description="wait this long for a missing file-job seq")

@@ -45,7 +45,7 @@ class TrackerConfig:
     prob_alpha: float = 0.3
     confirm_frames: int = 3
     margin: float = 0.0
-    max_age: int = 10
+    max_age: int = 30
     min_hits: int = 1
     motion: Motion = "kalman"
     max_centre_dist: float = 0.5

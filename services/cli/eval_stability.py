@@ -1,0 +1,140 @@
+"""Label stability per track: changes per minute of the shown and the raw label, dwell time, switch delay.
+
+``emostream eval stability --video V [--json] [--set NAME=VALUE ...] [--cache DIR] [--min-frames N]``
+
+The video goes through the same in-process pipeline as ``eval tracking`` (the services' detector,
+classifier and tracker stage code). Per track (seen in at least ``--min-frames`` frames):
+
+- ``shown_changes_per_min`` / ``raw_changes_per_min``: changes of the shown (hysteresis) label and of the
+  raw per-frame argmax, per minute of the track's frames;
+- ``mean_dwell_s``: mean length of the shown label's segments;
+- ``switch_delay_frames``: for each change of the shown label, the frames since the new label became the
+  leader of the smoothed probabilities (and stayed it) — the price of hysteresis;
+- ``follows_leader``: share of frames whose shown label is the smoothed probabilities' leader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from services.cli.eval_tracking import add_common_arguments, settings_overrides
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--video", type=Path, required=True)
+    parser.add_argument("--min-frames", type=int, default=10, help="ignore tracks seen in fewer frames")
+    add_common_arguments(parser)
+
+
+def _changes(labels: Sequence[str]) -> int:
+    return sum(1 for a, b in zip(labels, labels[1:], strict=False) if a != b)
+
+
+def track_stability(
+    shown: Sequence[str], raw: Sequence[str], leader: Sequence[str], fps: float
+) -> dict[str, Any]:
+    """Stability of one track from its per-frame shown label, raw argmax and smoothed leader.
+
+    The three sequences have one entry per frame the track was published in, in order; ``fps`` converts
+    frames to time. Raises ValueError when the lengths differ or ``fps`` is not positive.
+    """
+    if not len(shown) == len(raw) == len(leader):
+        raise ValueError(f"sequences differ in length: {len(shown)}, {len(raw)}, {len(leader)}")
+    if fps <= 0:
+        raise ValueError(f"fps must be > 0, got {fps}")
+    n = len(shown)
+    minutes = n / fps / 60 if n else 0.0
+    delays: list[int] = []
+    run_start = 0  # first frame of the current run of the same leader
+    segments = 1 if n else 0
+    for i in range(1, n):
+        if leader[i] != leader[i - 1]:
+            run_start = i
+        if shown[i] != shown[i - 1]:
+            segments += 1
+            if leader[i] == shown[i]:
+                delays.append(i - run_start)
+    shown_changes, raw_changes = _changes(shown), _changes(raw)
+    return {
+        "frames": n,
+        "duration_s": round(n / fps, 3),
+        "shown_changes": shown_changes,
+        "raw_changes": raw_changes,
+        "shown_changes_per_min": round(shown_changes / minutes, 2) if minutes else 0.0,
+        "raw_changes_per_min": round(raw_changes / minutes, 2) if minutes else 0.0,
+        "mean_dwell_s": round(n / fps / segments, 3) if segments else 0.0,
+        "switch_delay_frames": delays,
+        "mean_switch_delay_frames": round(sum(delays) / len(delays), 2) if delays else None,
+        "follows_leader": round(sum(1 for s, ld in zip(shown, leader, strict=True) if s == ld) / n, 4)
+        if n
+        else 0.0,
+    }
+
+
+def stability(tracks: list[Any], fps: float, min_frames: int = 10) -> dict[str, Any]:
+    """Per-track stability (see the module docstring) of Tracks messages, and totals over all tracks."""
+    from services.tracker.smoothing import argmax_label
+
+    per: dict[int, tuple[list[str], list[str], list[str]]] = {}
+    for msg in sorted(tracks, key=lambda m: m.seq):
+        for t in msg.tracks:
+            shown, raw, leader = per.setdefault(t.track_id, ([], [], []))
+            shown.append(t.label)
+            raw.append(t.raw_label)
+            leader.append(argmax_label(t.probs, prefer=t.label))
+    rows = {
+        tid: track_stability(*seqs, fps) for tid, seqs in sorted(per.items()) if len(seqs[0]) >= min_frames
+    }
+    frames = sum(r["frames"] for r in rows.values())
+    minutes = frames / fps / 60 if frames else 0.0
+    shown = sum(r["shown_changes"] for r in rows.values())
+    raw = sum(r["raw_changes"] for r in rows.values())
+    delays = [d for r in rows.values() for d in r["switch_delay_frames"]]
+    total = {
+        "frames": frames,
+        "shown_changes_per_min": round(shown / minutes, 2) if minutes else 0.0,
+        "raw_changes_per_min": round(raw / minutes, 2) if minutes else 0.0,
+        "raw_to_shown_ratio": round(raw / shown, 2) if shown else None,
+        "mean_switch_delay_frames": round(sum(delays) / len(delays), 2) if delays else None,
+        "mean_switch_delay_s": round(sum(delays) / len(delays) / fps, 3) if delays else None,
+        "follows_leader": round(sum(r["follows_leader"] * r["frames"] for r in rows.values()) / frames, 4)
+        if frames
+        else 0.0,
+    }
+    return {"fps": round(fps, 3), "tracks": {str(k): v for k, v in rows.items()}, "total": total}
+
+
+def run(args: argparse.Namespace) -> int:
+    from services.cli.eval_tracking import emotions_of_video, track_messages
+
+    try:
+        overrides = settings_overrides(args.set)
+        if not args.video.is_file():
+            raise ValueError(f"no such file: {args.video}")
+        emotions, fps = emotions_of_video(args.video, args.cache)
+    except ValueError as exc:
+        print(f"emostream eval stability: {exc}")
+        return 2
+    result = {
+        "video": str(args.video),
+        **stability(track_messages(emotions, overrides), fps, args.min_frames),
+    }
+    for tid, r in result["tracks"].items():
+        print(
+            f"track {tid}: {r['frames']} frames, shown {r['shown_changes_per_min']}/min, "
+            f"raw {r['raw_changes_per_min']}/min, mean dwell {r['mean_dwell_s']} s, "
+            f"switch delay {r['mean_switch_delay_frames']} frames, follows leader {r['follows_leader']:.0%}"
+        )
+    t = result["total"]
+    print(
+        f"total: shown {t['shown_changes_per_min']}/min vs raw {t['raw_changes_per_min']}/min "
+        f"(ratio {t['raw_to_shown_ratio']}), switch delay {t['mean_switch_delay_frames']} frames "
+        f"({t['mean_switch_delay_s']} s)"
+    )
+    if args.json:
+        print(json.dumps(result))
+    return 0

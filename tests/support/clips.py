@@ -1,0 +1,273 @@
+"""Synthetic tracking clips with exact ground truth, built at run time from the faces in the sample media.
+
+A clip is a grey textured background with face "sprites" (real faces cut from the sample photos, with a
+soft elliptical edge) moving along straight paths: crossings where one face passes in front of another,
+faces entering and leaving the frame, still and moving faces. Ground truth is where each face's own
+box (the MTCNN box of the source photo, scaled and shifted with the sprite) lies in every frame where at
+least ``MIN_VISIBLE`` of it is visible (MOT convention: hidden faces are not expected to be found).
+
+Nothing here is committed media: ``write_clip`` renders the MP4 and ``write_gt`` the CSV
+(``frame,gt_id,x1,y1,x2,y2``) wherever the caller asks.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+FRAME_WH = (640, 360)
+FPS = 25.0
+MIN_VISIBLE = 0.5
+
+#: face boxes (x1, y1, x2, y2, pixels) in the sample photos, found once with MTCNN and kept as data
+FACES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
+    "anna": ("multi_face.jpg", (315, 233, 409, 360)),
+    "ben": ("multi_face.jpg", (682, 286, 790, 419)),
+    "cleo": ("multi_face.jpg", (530, 299, 632, 437)),
+    "dan": ("single_face.jpg", (191, 145, 373, 402)),
+    "eve": ("0-f15-hao-ph.jpg", (109, 104, 383, 483)),
+    "fay": ("0-f1-su-ph.jpg", (119, 99, 395, 473)),
+}
+
+Path2D = Callable[[int], tuple[float, float]]  # frame -> face-box centre (x, y) in clip pixels
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A face following ``path``; ``z`` orders drawing (higher in front); visible in [start, stop)."""
+
+    gt_id: int
+    face: str
+    path: Path2D
+    height_px: int = 90
+    z: int = 0
+    start: int = 0
+    stop: int = 10**9
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    name: str
+    frames: int
+    actors: tuple[Actor, ...]
+    noise_std: float = 3.0  # per-frame sensor noise, grey levels, so detections jitter like a camera
+    seed: int = 0
+
+
+@dataclass
+class Sprite:
+    image: np.ndarray  # (h, w, 3) BGR
+    alpha: np.ndarray  # (h, w) float32 0..1
+    face_xyxy: tuple[float, float, float, float]  # the face box inside the sprite
+
+
+@dataclass
+class Rendered:
+    frames: list[np.ndarray] = field(default_factory=list)
+    gt: list[tuple[int, int, float, float, float, float]] = field(default_factory=list)
+
+
+def linear(x0: float, y0: float, x1: float, y1: float, frames: int) -> Path2D:
+    """From (x0, y0) at frame 0 to (x1, y1) at frame ``frames - 1``, at constant speed."""
+    span = max(frames - 1, 1)
+    return lambda f: (x0 + (x1 - x0) * f / span, y0 + (y1 - y0) * f / span)
+
+
+def still(x: float, y: float) -> Path2D:
+    return lambda f: (x, y)
+
+
+def sine(x0: float, y: float, amplitude: float, period: int) -> Path2D:
+    """Side to side around ``x0`` (a moving face that speeds up and slows down)."""
+    return lambda f: (x0 + amplitude * float(np.sin(2 * np.pi * f / period)), y)
+
+
+def load_sprite(media: Path, face: str, height_px: int, margin: float = 0.25) -> Sprite:
+    """Cut ``face`` with ``margin`` (fraction of the box) around it, scaled so the face box is
+    ``height_px`` high, with a soft elliptical alpha edge."""
+    file, (x1, y1, x2, y2) = FACES[face]
+    img = cv2.imread(str(media / file))
+    if img is None:
+        raise FileNotFoundError(media / file)
+    w, h = x2 - x1, y2 - y1
+    cx1, cy1 = max(0, int(x1 - margin * w)), max(0, int(y1 - margin * h))
+    cx2, cy2 = min(img.shape[1], int(x2 + margin * w)), min(img.shape[0], int(y2 + margin * h))
+    scale = height_px / h
+    crop = cv2.resize(img[cy1:cy2, cx1:cx2], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    sh, sw = crop.shape[:2]
+    alpha = np.zeros((sh, sw), np.float32)
+    cv2.ellipse(alpha, (sw // 2, sh // 2), (int(sw * 0.48), int(sh * 0.48)), 0, 0, 360, 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, sw * 0.03))
+    face_box = ((x1 - cx1) * scale, (y1 - cy1) * scale, (x2 - cx1) * scale, (y2 - cy1) * scale)
+    return Sprite(crop, alpha, face_box)
+
+
+def background(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    w, h = FRAME_WH
+    xs = np.linspace(0, 1, w, dtype=np.float32)[None, :]
+    ys = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    base = 70 + 40 * xs + 30 * ys
+    blobs = cv2.GaussianBlur(rng.normal(0, 25, (h, w)).astype(np.float32), (0, 0), 15)
+    grey = np.clip(base + blobs, 0, 255)
+    return np.repeat(grey[:, :, None], 3, axis=2).astype(np.float32)
+
+
+def render(spec: ClipSpec, media: Path) -> Rendered:
+    """Draw every frame and compute the ground truth of ``spec``."""
+    sprites = {a.gt_id: load_sprite(media, a.face, a.height_px) for a in spec.actors}
+    bg = background(spec.seed)
+    rng = np.random.default_rng(spec.seed + 1)
+    w, h = FRAME_WH
+    out = Rendered()
+    order = sorted(spec.actors, key=lambda a: a.z)
+    for f in range(spec.frames):
+        canvas = bg.copy()
+        cover = np.zeros((h, w), np.float32)  # alpha of everything drawn so far, per actor afterwards
+        placed: list[tuple[Actor, tuple[float, float, float, float], np.ndarray]] = []
+        for actor in order:
+            if not actor.start <= f < actor.stop:
+                continue
+            sp = sprites[actor.gt_id]
+            cx, cy = actor.path(f)
+            fx1, fy1, fx2, fy2 = sp.face_xyxy
+            ox, oy = round(cx - (fx1 + fx2) / 2), round(cy - (fy1 + fy2) / 2)
+            layer = _paste(canvas, sp, ox, oy)
+            placed.append((actor, (fx1 + ox, fy1 + oy, fx2 + ox, fy2 + oy), layer))
+            cover = np.maximum(cover, layer)
+        for i, (actor, box, _) in enumerate(placed):
+            above = np.zeros((h, w), np.float32)
+            for _, _, layer in placed[i + 1 :]:
+                above = np.maximum(above, layer)
+            if _visible_fraction(box, above) >= MIN_VISIBLE:
+                out.gt.append((f, actor.gt_id, *box))
+        noisy = canvas + rng.normal(0, spec.noise_std, canvas.shape).astype(np.float32)
+        out.frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
+    return out
+
+
+def _paste(canvas: np.ndarray, sp: Sprite, ox: int, oy: int) -> np.ndarray:
+    """Alpha-blend the sprite at (ox, oy) (clipped to the canvas); returns its full-frame alpha layer."""
+    h, w = canvas.shape[:2]
+    sh, sw = sp.alpha.shape
+    x1, y1, x2, y2 = max(ox, 0), max(oy, 0), min(ox + sw, w), min(oy + sh, h)
+    layer = np.zeros((h, w), np.float32)
+    if x1 >= x2 or y1 >= y2:
+        return layer
+    a = sp.alpha[y1 - oy : y2 - oy, x1 - ox : x2 - ox]
+    img = sp.image[y1 - oy : y2 - oy, x1 - ox : x2 - ox].astype(np.float32)
+    canvas[y1:y2, x1:x2] = a[:, :, None] * img + (1 - a[:, :, None]) * canvas[y1:y2, x1:x2]
+    layer[y1:y2, x1:x2] = a
+    return layer
+
+
+def _visible_fraction(box: tuple[float, float, float, float], above: np.ndarray) -> float:
+    """Share of the face box that is inside the frame and not covered (alpha > 0.5) by faces in front."""
+    h, w = above.shape
+    x1, y1, x2, y2 = (round(v) for v in box)
+    area = max(1, (x2 - x1) * (y2 - y1))
+    cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if cx1 >= cx2 or cy1 >= cy2:
+        return 0.0
+    free = float((above[cy1:cy2, cx1:cx2] <= 0.5).sum())
+    return free / area
+
+
+def write_clip(rendered: Rendered, path: Path) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, FRAME_WH)
+    for frame in rendered.frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def write_gt(rendered: Rendered, path: Path) -> Path:
+    with open(path, "w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(["frame", "gt_id", "x1", "y1", "x2", "y2"])
+        for f, gid, x1, y1, x2, y2 in rendered.gt:
+            rows.writerow([f, gid, f"{x1:.1f}", f"{y1:.1f}", f"{x2:.1f}", f"{y2:.1f}"])
+    return path
+
+
+def build(spec: ClipSpec, media: Path, out_dir: Path) -> tuple[Path, Path]:
+    """Render ``spec`` to ``out_dir/{name}.mp4`` and ``out_dir/{name}.gt.csv``; returns both paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rendered = render(spec, media)
+    return (
+        write_clip(rendered, out_dir / f"{spec.name}.mp4"),
+        write_gt(rendered, out_dir / f"{spec.name}.gt.csv"),
+    )
+
+
+def _crossing(frames: int = 100) -> ClipSpec:
+    """Two faces walk towards each other at the same height; anna passes in front of ben."""
+    return ClipSpec(
+        "crossing",
+        frames,
+        (
+            Actor(1, "anna", linear(90, 180, 550, 185, frames), z=1),
+            Actor(2, "ben", linear(550, 175, 90, 170, frames), z=0),
+        ),
+    )
+
+
+def _occlusion(frames: int = 100) -> ClipSpec:
+    """A face stands still while another walks in front of it; later a third walks behind it."""
+    return ClipSpec(
+        "occlusion",
+        frames,
+        (
+            Actor(1, "dan", still(320, 170), z=1),
+            Actor(2, "cleo", linear(40, 185, 600, 175, frames), z=2),
+            Actor(3, "eve", lambda f: (700 - 6.0 * (f - 45), 160.0), z=0, start=45),
+        ),
+        seed=1,
+    )
+
+
+def _enter_leave(frames: int = 110) -> ClipSpec:
+    """Faces enter from the edges, cross and leave; one arrives while the others are on screen."""
+    return ClipSpec(
+        "enter_leave",
+        frames,
+        (
+            Actor(1, "fay", linear(-60, 120, 700, 130, frames), z=0),
+            Actor(2, "anna", linear(700, 250, -60, 240, frames), z=1),
+            Actor(3, "ben", linear(320, -60, 330, 420, frames - 30), z=2, start=30),
+        ),
+        seed=2,
+    )
+
+
+def _still_face(frames: int = 80) -> ClipSpec:
+    return ClipSpec("still", frames, (Actor(1, "dan", still(320, 180), height_px=110),), seed=3)
+
+
+def _moving_face(frames: int = 100) -> ClipSpec:
+    return ClipSpec("moving", frames, (Actor(1, "dan", sine(320, 180, 200, 50), height_px=110),), seed=4)
+
+
+#: clips with identity events (crossings, occlusion, entering and leaving)
+TRACKING_CLIPS: dict[str, Callable[[], ClipSpec]] = {
+    "crossing": _crossing,
+    "occlusion": _occlusion,
+    "enter_leave": _enter_leave,
+}
+#: one face, still or moving, for jitter versus lag of the box smoothers
+SMOOTHING_CLIPS: dict[str, Callable[[], ClipSpec]] = {"still": _still_face, "moving": _moving_face}
+
+
+def read_gt(path: Path) -> dict[int, list[tuple[int, tuple[float, float, float, float]]]]:
+    """``frame -> [(gt_id, box_xyxy)]`` from a ground-truth CSV."""
+    out: dict[int, list[tuple[int, tuple[float, float, float, float]]]] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
+            out.setdefault(int(row["frame"]), []).append((int(row["gt_id"]), box))
+    return out
