@@ -184,7 +184,7 @@ def test_folder_of_images_publishes_one_frame_per_image(
 ) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
-    names = ["multi_face.jpg", "single_face.jpg", "t1.jpg"]
+    names = ["multi_face.jpg", "single_face.jpg", "0-f1-su-ph.jpg"]
     for i, name in enumerate(names):
         shutil.copy(sample_media / name, folder / f"{i:02d}_{name}")
     (folder / "notes.txt").write_text("not an image")

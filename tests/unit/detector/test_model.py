@@ -8,10 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-pytest.importorskip("facenet_pytorch")
-
-from services.detector.model import MtcnnDetector  # noqa: E402
-from services.detector.stage import FaceDetections  # noqa: E402
+from services.detector.model import MtcnnDetector
+from services.detector.stage import FaceDetections
 
 
 @pytest.fixture(scope="module")
