@@ -129,7 +129,11 @@ def run_ingest(redis_url: str, **settings: object) -> Iterator[Ingest]:
 def serve_ui(settings: UISettings, client: redis.Redis) -> Iterator[str]:
     """The UI app under uvicorn on ``settings.port`` in a thread; yields its base URL."""
     config = uvicorn.Config(
-        create_app(settings, client), host="127.0.0.1", port=settings.port, timeout_graceful_shutdown=1
+        create_app(settings, client),
+        host="127.0.0.1",
+        port=settings.port,
+        timeout_graceful_shutdown=1,
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -66,7 +66,7 @@ function render() {
     for (const tile of document.querySelectorAll("#emo-grid .emo-tile")) {
       if (tile.dataset.camera !== c.name) continue;
       const stats = tile.querySelector(".emo-stats");
-      if (stats) stats.textContent = `${c.fps} fps · ${latency}`;
+      if (stats) stats.textContent = c.latency_ms === null ? `${c.fps} fps` : `${c.fps} fps · ${latency}`;
     }
     const ids = new Set();
     for (const t of c.tracks) {
