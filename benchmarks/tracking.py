@@ -1,0 +1,177 @@
+"""Tracking and smoothing measurements behind docs/tracking.md.
+
+Usage: python -m benchmarks.tracking [--media DIR] [--out DIR] [--cache DIR] [--part ids|boxes|labels|all]
+       [--stability-video PATH]
+
+- ids: IDF1 / ID switches / recall / precision on the synthetic clips (tests/support/clips.py: a crossing,
+  an occlusion, faces entering and leaving) for the original project's tracker (greedy IOU on the last
+  box, EMA 0.3, max_age 10) and the new one (defaults), plus the new one without motion prediction.
+- boxes: box jitter on a still face (RMS distance of the box centre from its mean, px) and lag on a
+  moving face (mean distance of the box centre from the true centre, px) for the raw detections, EMA and
+  One Euro settings.
+- labels: shown vs raw label changes per minute and the switch delay on WolfgangLanger_Pexels.mp4.
+
+Everything runs in-process through the services' stage code (``services.cli.eval_tracking``); detector
+and classifier output is cached in ``--cache`` so reruns take seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.cli.eval_stability import stability
+from services.cli.eval_tracking import emotions_of_video, evaluate, read_gt, track_messages
+from services.tracker.association import iou_matrix
+from services.tracker.stage import CameraTracker, TrackerConfig
+from tests.support import clips
+
+ORIGINAL = {
+    "motion": "none",
+    "box_filter": "ema",
+    "box_alpha": "0.3",
+    "max_age": "10",
+    "iou_threshold": "0.4",
+}
+
+
+class GreedyTracker(CameraTracker):
+    """The original project's association: greedy IOU on each track's last box, no motion model."""
+
+    def _match(self, seq: int, boxes: list[tuple[float, float, float, float]]) -> list[tuple[int, int]]:
+        if not self._tracks or not boxes:
+            return []
+        ious = iou_matrix([t.last_box_xyxy for t in self._tracks], boxes)
+        pairs = sorted(
+            ((ious[t, d], t, d) for t in range(ious.shape[0]) for d in range(ious.shape[1])), reverse=True
+        )
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        out = []
+        for iou, t, d in pairs:
+            if iou < self.config.iou_threshold or t in used_t or d in used_d:
+                continue
+            used_t.add(t)
+            used_d.add(d)
+            out.append((t, d))
+        return sorted(out)
+
+
+def greedy_factory(config: TrackerConfig) -> CameraTracker:
+    return GreedyTracker(config)
+
+
+def ids_part(media: Path, out: Path, cache: Path) -> list[dict[str, Any]]:
+    rows = []
+    variants: list[tuple[str, dict[str, str], Any]] = [
+        ("original (greedy IOU, EMA, max_age 10)", ORIGINAL, greedy_factory),
+        ("new, no motion model", {"motion": "none"}, None),
+        ("new (defaults)", {}, None),
+    ]
+    for name, make in clips.TRACKING_CLIPS.items():
+        video, gt = clips.build(make(), media, out)
+        for label, overrides, factory in variants:
+            r = evaluate(video, gt, overrides, cache, tracker_factory=factory)
+            rows.append({"clip": name, "tracker": label, **r})
+            print(
+                f"{name:12s} {label:40s} IDF1 {r['idf1']:.3f}  ID sw {r['id_switches']:2d}  "
+                f"recall {r['recall']:.3f}  precision {r['precision']:.3f}  ids {r['track_ids']}"
+            )
+    return rows
+
+
+def _centres(tracks: list[Any]) -> dict[int, np.ndarray]:
+    return {
+        m.seq: np.array(
+            [
+                (m.tracks[0].box_xyxy[0] + m.tracks[0].box_xyxy[2]) / 2,
+                (m.tracks[0].box_xyxy[1] + m.tracks[0].box_xyxy[3]) / 2,
+            ]
+        )
+        for m in tracks
+        if m.tracks
+    }
+
+
+def boxes_part(media: Path, out: Path, cache: Path) -> list[dict[str, Any]]:
+    data = {}
+    for name, make in clips.SMOOTHING_CLIPS.items():
+        video, gt_path = clips.build(make(), media, out)
+        emotions, _ = emotions_of_video(video, cache)
+        gt = {
+            f: np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2])
+            for f, rows in read_gt(gt_path).items()
+            for _, b in rows
+        }
+        data[name] = (emotions, gt)
+    settings: list[tuple[str, dict[str, str]]] = [
+        ("raw detections", {"box_filter": "ema", "box_alpha": "1.0"})
+    ]
+    settings += [(f"EMA alpha {a}", {"box_filter": "ema", "box_alpha": a}) for a in ("0.3", "0.5")]
+    settings += [
+        (
+            f"One Euro min_cutoff {c} beta {b}",
+            {"box_filter": "one_euro", "euro_min_cutoff": c, "euro_beta": b},
+        )
+        for c, b in (("0.05", "0.05"), ("0.05", "0.02"), ("0.1", "0.05"), ("0.02", "0.05"))
+    ]
+    rows = []
+    for label, overrides in settings:
+        still_c = _centres(track_messages(data["still"][0], overrides))
+        pts = np.array(list(still_c.values())[5:])  # after the filters settle
+        jitter = float(np.sqrt(((pts - pts.mean(axis=0)) ** 2).sum(axis=1).mean()))
+        moving_c = _centres(track_messages(data["moving"][0], overrides))
+        gt = data["moving"][1]
+        lag = float(np.mean([np.linalg.norm(c - gt[f]) for f, c in moving_c.items() if f in gt and f >= 5]))
+        rows.append({"setting": label, "still_jitter_px": round(jitter, 2), "moving_error_px": round(lag, 2)})
+        print(f"{label:36s} still jitter {jitter:5.2f} px   moving error {lag:5.2f} px")
+    return rows
+
+
+def labels_part(video: Path, cache: Path) -> dict[str, Any]:
+    emotions, fps = emotions_of_video(video, cache)
+    result = stability(track_messages(emotions), fps)
+    t = result["total"]
+    print(
+        f"{video.name}: shown {t['shown_changes_per_min']}/min, raw {t['raw_changes_per_min']}/min "
+        f"(raw/shown {t['raw_to_shown_ratio']}), switch delay {t['mean_switch_delay_frames']} frames "
+        f"({t['mean_switch_delay_s']} s), shown = smoothed leader in {t['follows_leader']:.1%} of frames"
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media"
+    )
+    parser.add_argument("--out", type=Path, default=Path("/tmp/emostream-bench/clips"))
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/emostream-bench/cache"))
+    parser.add_argument("--part", choices=["ids", "boxes", "labels", "all"], default="all")
+    parser.add_argument(
+        "--stability-video", type=Path, default=None, help="default: MEDIA/WolfgangLanger_Pexels.mp4"
+    )
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if not args.media.is_dir():
+        from services.cli.samples import ensure_samples
+
+        args.media = ensure_samples()
+    result: dict[str, Any] = {}
+    if args.part in ("ids", "all"):
+        result["ids"] = ids_part(args.media, args.out, args.cache)
+    if args.part in ("boxes", "all"):
+        result["boxes"] = boxes_part(args.media, args.out, args.cache)
+    if args.part in ("labels", "all"):
+        video = args.stability_video or args.media / "WolfgangLanger_Pexels.mp4"
+        result["labels"] = labels_part(video, args.cache)["total"]
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
