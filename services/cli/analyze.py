@@ -1,6 +1,7 @@
 """``emostream analyze VIDEO --out DIR``: a lossless file job through the same services and Redis.
 
-Writes ``annotated.mp4`` (every input frame), ``tracks.csv`` (one row per frame and track) and
+Writes ``annotated.mp4`` (every input frame), ``tracks.csv`` (one row per frame and track),
+``timeline.json`` (per track, the segments of its shown label; see ``jobs.timeline``) and
 ``summary.json``. Exit status 1 when the job fails; the reason is printed and kept in the summary.
 """
 

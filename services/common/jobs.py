@@ -6,6 +6,7 @@ Used by ``emostream analyze`` and by the UI's video jobs, so both produce the sa
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import threading
 import time
@@ -13,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -116,7 +118,7 @@ def collect(
 
 
 def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float) -> dict[str, object]:
-    """Annotate every frame of ``video`` and write the three outputs; returns the summary."""
+    """Annotate every frame of ``video`` and write the outputs and ``timeline.json``; returns the summary."""
     cap = cv2.VideoCapture(str(video))
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
     writer: H264Writer | None = None
@@ -158,6 +160,7 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
     cap.release()
     if writer is not None:
         writer.close()
+    (out / "timeline.json").write_text(json.dumps(timeline(result, fps), indent=1))
     summary: dict[str, object] = {
         "video": str(video),
         "frames": index,
@@ -179,6 +182,34 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
         ],
     }
     return summary
+
+
+def timeline(result: JobResult, fps: float) -> list[dict[str, Any]]:
+    """Per track, the segments of its shown label (``timeline.json``)::
+
+        [{"track_id": int, "segments": [{"label": str, "start_frame": int, "end_frame": int,  # inclusive
+                                         "start_s": float, "end_s": float, "frames": int,
+                                         "mean_probs": {label: float}}]}]   # smoothed, averaged
+
+    A segment ends where the shown label changes; frames where the track is not seen do not split it.
+    """
+    tracks: dict[int, list[dict[str, Any]]] = {}
+    sums: dict[tuple[int, int], Counter[str]] = {}
+    for seq in sorted(result.frames):
+        msg = result.frames[seq]
+        for t in msg.tracks if isinstance(msg, Tracks) else ():
+            segs = tracks.setdefault(t.track_id, [])
+            if not segs or segs[-1]["label"] != t.label:
+                segs.append(
+                    {"label": t.label, "start_frame": seq, "start_s": round(seq / fps, 3), "frames": 0}
+                )
+            seg = segs[-1]
+            seg.update(end_frame=seq, end_s=round(seq / fps, 3), frames=seg["frames"] + 1)
+            sums.setdefault((t.track_id, len(segs)), Counter()).update(t.probs)
+    for tid, segs in tracks.items():
+        for i, seg in enumerate(segs, start=1):
+            seg["mean_probs"] = {k: round(v / seg["frames"], 4) for k, v in sums[(tid, i)].items()}
+    return [{"track_id": tid, "segments": segs} for tid, segs in sorted(tracks.items())]
 
 
 def cleanup(client: redis.Redis, camera_id: str) -> None:
