@@ -189,3 +189,21 @@ def test_adding_and_removing_cameras_updates_the_grid(
     page.wait_for_selector('#emo-health tr[data-service="detector"]', timeout=20_000)
     page.wait_for_selector('#emo-health tr[data-camera="lobby"]', timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "ui_health.png"), full_page=True)
+
+
+def test_login_when_a_password_is_set(
+    redis_client: redis.Redis, redis_url: str, tmp_path: Path, browser: Any
+) -> None:
+    settings = UISettings(
+        redis_url=redis_url, port=free_port(), data_dir=tmp_path / "ui", ui_password="s3cret"
+    )
+    with serve_ui(settings, redis_client) as url:
+        anonymous = browser.new_page()
+        assert anonymous.goto(url + "/").status == 401
+        page = browser.new_context(
+            http_credentials={"username": "emostream", "password": "s3cret"}
+        ).new_page()
+        assert page.goto(url + "/").status == 200
+        page.wait_for_selector(
+            "#emo-grid .emo-empty", timeout=20_000
+        )  # the app itself runs, event stream too
