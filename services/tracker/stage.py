@@ -51,9 +51,9 @@ class TrackerConfig:
     max_centre_dist: float = 0.5
     centre_weight: float = 0.5
     box_filter: BoxFilter = "one_euro"
-    euro_min_cutoff: float = 0.05
-    euro_beta: float = 0.05
-    euro_d_cutoff: float = 0.2
+    euro_min_cutoff: float = 0.02
+    euro_beta: float = 0.03
+    euro_d_cutoff: float = 0.05
 
     def __post_init__(self) -> None:
         problems = []
