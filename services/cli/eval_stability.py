@@ -10,7 +10,9 @@ classifier and tracker stage code). Per track (seen in at least ``--min-frames``
 - ``mean_dwell_s``: mean length of the shown label's segments;
 - ``switch_delay_frames``: for each change of the shown label, the frames since the new label became the
   leader of the smoothed probabilities (and stayed it) — the price of hysteresis;
-- ``follows_leader``: share of frames whose shown label is the smoothed probabilities' leader.
+- ``follows_leader``: share of frames whose shown label is the smoothed probabilities' leader;
+- ``agrees_with_majority``: share of frames whose shown label is the most frequent raw argmax of the track
+  within ``--window-s`` (1 s) centred on the frame: does the steady label still follow the expression?
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from services.cli.eval_tracking import add_common_arguments, settings_overrides
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, required=True)
     parser.add_argument("--min-frames", type=int, default=10, help="ignore tracks seen in fewer frames")
+    parser.add_argument("--window-s", type=float, default=1.0, help="window of the raw-label majority (1 s)")
     add_common_arguments(parser)
 
 
@@ -34,13 +37,23 @@ def _changes(labels: Sequence[str]) -> int:
     return sum(1 for a, b in zip(labels, labels[1:], strict=False) if a != b)
 
 
+def window_majority(raw: Sequence[str], half: int) -> list[str]:
+    """Per frame, the most frequent label within ``half`` frames either side (ties: the earliest seen)."""
+    out = []
+    for i in range(len(raw)):
+        window = list(raw[max(0, i - half) : i + half + 1])
+        out.append(max(dict.fromkeys(window), key=window.count))
+    return out
+
+
 def track_stability(
-    shown: Sequence[str], raw: Sequence[str], leader: Sequence[str], fps: float
+    shown: Sequence[str], raw: Sequence[str], leader: Sequence[str], fps: float, window_s: float = 1.0
 ) -> dict[str, Any]:
     """Stability of one track from its per-frame shown label, raw argmax and smoothed leader.
 
     The three sequences have one entry per frame the track was published in, in order; ``fps`` converts
-    frames to time. Raises ValueError when the lengths differ or ``fps`` is not positive.
+    frames to time; ``window_s`` is the window of the raw majority. Raises ValueError when the lengths
+    differ or ``fps`` is not positive.
     """
     if not len(shown) == len(raw) == len(leader):
         raise ValueError(f"sequences differ in length: {len(shown)}, {len(raw)}, {len(leader)}")
@@ -59,6 +72,8 @@ def track_stability(
             if leader[i] == shown[i]:
                 delays.append(i - run_start)
     shown_changes, raw_changes = _changes(shown), _changes(raw)
+    majority = window_majority(raw, round(window_s * fps / 2))
+    agree = sum(1 for s, m in zip(shown, majority, strict=True) if s == m) / n if n else 0.0
     return {
         "frames": n,
         "duration_s": round(n / fps, 3),
@@ -72,10 +87,11 @@ def track_stability(
         "follows_leader": round(sum(1 for s, ld in zip(shown, leader, strict=True) if s == ld) / n, 4)
         if n
         else 0.0,
+        "agrees_with_majority": round(agree, 4),
     }
 
 
-def stability(tracks: list[Any], fps: float, min_frames: int = 10) -> dict[str, Any]:
+def stability(tracks: list[Any], fps: float, min_frames: int = 10, window_s: float = 1.0) -> dict[str, Any]:
     """Per-track stability (see the module docstring) of Tracks messages, and totals over all tracks."""
     from services.tracker.smoothing import argmax_label
 
@@ -101,11 +117,14 @@ def stability(tracks: list[Any], fps: float, min_frames: int = 10) -> dict[str, 
         "raw_to_shown_ratio": round(raw / shown, 2) if shown else None,
         "mean_switch_delay_frames": round(sum(delays) / len(delays), 2) if delays else None,
         "mean_switch_delay_s": round(sum(delays) / len(delays) / fps, 3) if delays else None,
-        "follows_leader": round(sum(r["follows_leader"] * r["frames"] for r in rows.values()) / frames, 4)
-        if frames
-        else 0.0,
+        "follows_leader": _weighted(rows, "follows_leader", frames),
+        "agrees_with_majority": _weighted(rows, "agrees_with_majority", frames),
     }
     return {"fps": round(fps, 3), "tracks": {str(k): v for k, v in rows.items()}, "total": total}
+
+
+def _weighted(rows: dict[int, dict[str, Any]], name: str, frames: int) -> float:
+    return round(sum(r[name] * r["frames"] for r in rows.values()) / frames, 4) if frames else 0.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,19 +140,20 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = {
         "video": str(args.video),
-        **stability(track_messages(emotions, overrides), fps, args.min_frames),
+        **stability(track_messages(emotions, overrides), fps, args.min_frames, args.window_s),
     }
     for tid, r in result["tracks"].items():
         print(
             f"track {tid}: {r['frames']} frames, shown {r['shown_changes_per_min']}/min, "
             f"raw {r['raw_changes_per_min']}/min, mean dwell {r['mean_dwell_s']} s, "
-            f"switch delay {r['mean_switch_delay_frames']} frames, follows leader {r['follows_leader']:.0%}"
+            f"switch delay {r['mean_switch_delay_frames']} frames, follows leader {r['follows_leader']:.0%}, "
+            f"agrees with the {args.window_s:g} s raw majority {r['agrees_with_majority']:.0%}"
         )
     t = result["total"]
     print(
         f"total: shown {t['shown_changes_per_min']}/min vs raw {t['raw_changes_per_min']}/min "
         f"(ratio {t['raw_to_shown_ratio']}), switch delay {t['mean_switch_delay_frames']} frames "
-        f"({t['mean_switch_delay_s']} s)"
+        f"({t['mean_switch_delay_s']} s), agrees with the raw majority {t['agrees_with_majority']:.1%}"
     )
     if args.json:
         print(json.dumps(result))

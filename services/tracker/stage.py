@@ -42,9 +42,9 @@ class TrackerConfig:
 
     iou_threshold: float = 0.3
     box_alpha: float = 0.3
-    prob_alpha: float = 0.3
-    confirm_frames: int = 3
-    margin: float = 0.0
+    prob_alpha: float = 0.1
+    confirm_frames: int = 5
+    margin: float = 0.05
     max_age: int = 30
     min_hits: int = 1
     motion: Motion = "kalman"

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
 from services.common.labels import CANONICAL_LABELS
+from services.tracker.service import config_from
+from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, TrackerConfig, TrackView
+
+# The original project's smoothing (EMA 0.3 boxes and probabilities, 3-frame label confirmation): the
+# hand-computed expectations below are written for it.
+ORIGINAL = TrackerConfig(
+    box_filter="ema", box_alpha=0.3, prob_alpha=0.3, confirm_frames=3, margin=0.0, max_age=10
+)
+
+
+def original(**overrides: Any) -> TrackerConfig:
+    return dataclasses.replace(ORIGINAL, **overrides)
 
 
 def probs_for(label: str, p: float = 0.8) -> dict[str, float]:
@@ -29,7 +42,7 @@ def ids(views: list[TrackView]) -> list[int]:
 
 def raw(cfg: TrackerConfig | None = None, **overrides: Any) -> CameraTracker:
     """A tracker with prob smoothing off (alpha 1) so label tests read the raw probabilities."""
-    base = cfg or TrackerConfig(prob_alpha=1.0)
+    base = cfg or original(prob_alpha=1.0)
     return CameraTracker(TrackerConfig(**{**base.__dict__, **overrides}))
 
 
@@ -50,13 +63,12 @@ def test_config_rejects_out_of_range(overrides: dict[str, Any], message: str) ->
         TrackerConfig(**overrides)
 
 
-def test_label_defaults_match_original_project() -> None:
-    cfg = TrackerConfig()
-    assert (cfg.box_alpha, cfg.prob_alpha, cfg.confirm_frames, cfg.min_hits) == (0.3, 0.3, 3, 1)
+def test_service_settings_and_config_share_defaults() -> None:
+    assert config_from(TrackerSettings()) == TrackerConfig()
 
 
 def test_first_frame_shows_new_faces_at_once_with_ids_from_one() -> None:
-    views = CameraTracker().update(0, [face(500, label="happy"), face(0, label="sad")])
+    views = CameraTracker(ORIGINAL).update(0, [face(500, label="happy"), face(0, label="sad")])
     assert ids(views) == [1, 2]
     assert [v.label for v in views] == ["happy", "sad"]
     assert [(v.hits, v.age_frames) for v in views] == [(1, 0), (1, 0)]
@@ -64,7 +76,7 @@ def test_first_frame_shows_new_faces_at_once_with_ids_from_one() -> None:
 
 
 def test_two_slowly_moving_faces_keep_ids_for_50_frames() -> None:
-    tracker = CameraTracker()
+    tracker = CameraTracker(ORIGINAL)
     first = tracker.update(0, [face(0, label="happy"), face(400, label="sad")])
     assert ids(first) == [1, 2]
     for seq in range(1, 50):
@@ -79,7 +91,7 @@ def test_two_slowly_moving_faces_keep_ids_for_50_frames() -> None:
 @pytest.mark.parametrize("mode", ["empty", "gap", "skip"])
 @pytest.mark.parametrize(("missing", "same_id"), [(1, True), (10, True), (11, False), (25, False)])
 def test_disappearing_face_keeps_id_up_to_max_age(mode: str, missing: int, same_id: bool) -> None:
-    tracker = CameraTracker(TrackerConfig(max_age=10))
+    tracker = CameraTracker(original(max_age=10))
     for seq in range(5):
         tracker.update(seq, [face(0)])
     for seq in range(5, 5 + missing):
@@ -92,14 +104,14 @@ def test_disappearing_face_keeps_id_up_to_max_age(mode: str, missing: int, same_
 
 
 def test_unmatched_tracks_are_not_published_but_kept() -> None:
-    tracker = CameraTracker()
+    tracker = CameraTracker(ORIGINAL)
     tracker.update(0, [face(0), face(400)])
     assert ids(tracker.update(1, [face(400)])) == [2]
     assert ids(tracker.update(2, [face(0), face(400)])) == [1, 2]
 
 
 def test_ids_are_never_reused() -> None:
-    tracker = CameraTracker(TrackerConfig(max_age=0))
+    tracker = CameraTracker(original(max_age=0))
     assert ids(tracker.update(0, [face(0)])) == [1]
     assert tracker.update(1, []) == []
     assert ids(tracker.update(2, [face(0)])) == [2]
@@ -107,7 +119,7 @@ def test_ids_are_never_reused() -> None:
 
 
 def test_ema_two_steps_match_hand_computed_values() -> None:
-    tracker = CameraTracker(TrackerConfig(box_filter="ema"))  # box_alpha = prob_alpha = 0.3
+    tracker = CameraTracker(original(box_filter="ema"))  # box_alpha = prob_alpha = 0.3
     tracker.update(0, [Observation((0, 0, 100, 100), probs_for("neutral", 0.3))])
     tracker.update(1, [Observation((10, 10, 110, 110), probs_for("happy", 1.0))])
     (view,) = tracker.update(2, [Observation((20, 20, 120, 120), probs_for("happy", 1.0))])
@@ -122,7 +134,7 @@ def test_ema_two_steps_match_hand_computed_values() -> None:
 
 
 def test_smoothed_probabilities_delay_the_flip() -> None:
-    tracker = CameraTracker()  # prob_alpha 0.3: happy overtakes neutral only on the 2nd happy frame
+    tracker = CameraTracker(ORIGINAL)  # prob_alpha 0.3: happy overtakes neutral only on the 2nd happy frame
     tracker.update(0, [face(0, label="neutral", p=0.9)])
     shown = [tracker.update(seq, [face(0, label="happy", p=0.9)])[0].label for seq in range(1, 6)]
     assert shown == ["neutral", "neutral", "neutral", "happy", "happy"]
@@ -184,13 +196,13 @@ def test_margin(margin: float, frames: list[Observation], expected_shown: list[s
 
 @pytest.mark.parametrize(("min_hits", "first_shown_seq"), [(1, 0), (2, 1), (3, 2)])
 def test_tentative_tracks_confirm_after_min_hits(min_hits: int, first_shown_seq: int) -> None:
-    tracker = CameraTracker(TrackerConfig(min_hits=min_hits))
+    tracker = CameraTracker(original(min_hits=min_hits))
     shown = [ids(tracker.update(seq, [face(seq)])) for seq in range(4)]
     assert shown == [[] if seq < first_shown_seq else [1] for seq in range(4)]
 
 
 def test_missed_tentative_track_is_dropped_but_survives_a_skip() -> None:
-    cfg = TrackerConfig(min_hits=2)
+    cfg = original(min_hits=2)
     dropped = CameraTracker(cfg)
     dropped.update(0, [face(0)])
     dropped.update(1, [])
@@ -205,7 +217,7 @@ def test_missed_tentative_track_is_dropped_but_survives_a_skip() -> None:
 
 
 def test_confirmed_track_survives_misses() -> None:
-    tracker = CameraTracker(TrackerConfig(min_hits=2))
+    tracker = CameraTracker(original(min_hits=2))
     tracker.update(0, [face(0)])
     tracker.update(1, [face(0)])
     tracker.update(2, [])
@@ -214,7 +226,7 @@ def test_confirmed_track_survives_misses() -> None:
 
 @pytest.mark.parametrize("seq", [4, 3])
 def test_seq_must_increase(seq: int) -> None:
-    tracker = CameraTracker()
+    tracker = CameraTracker(ORIGINAL)
     tracker.update(4, [face(0)])
     with pytest.raises(ValueError, match="seq must increase"):
         tracker.update(seq, [])
@@ -223,7 +235,7 @@ def test_seq_must_increase(seq: int) -> None:
 
 
 def test_state_round_trip_continues_ids_and_streaks() -> None:
-    cfg = TrackerConfig(prob_alpha=1.0, min_hits=2)
+    cfg = dataclasses.replace(ORIGINAL, prob_alpha=1.0, min_hits=2)
     original = CameraTracker(cfg)
     original.update(0, [face(0, label="sad"), face(400, label="sad")])
     original.update(1, [face(2, label="happy"), face(402, label="sad")])  # track 1: happy streak 1
@@ -246,14 +258,14 @@ def test_state_round_trip_continues_ids_and_streaks() -> None:
 
 
 def test_from_state_rejects_unknown_version() -> None:
-    state = CameraTracker().to_state() | {"version": 99}
+    state = CameraTracker(ORIGINAL).to_state() | {"version": 99}
     with pytest.raises(ValueError, match="version"):
-        CameraTracker.from_state(state, TrackerConfig())
+        CameraTracker.from_state(state, original())
 
 
 @pytest.mark.parametrize(("empty_frames", "kept"), [(10, 1), (11, 0)])
 def test_expired_tracks_leave_the_checkpoint(empty_frames: int, kept: int) -> None:
-    tracker = CameraTracker(TrackerConfig(max_age=10))
+    tracker = CameraTracker(original(max_age=10))
     tracker.update(0, [face(0)])
     for seq in range(1, 1 + empty_frames):
         tracker.update(seq, [])
