@@ -17,7 +17,7 @@ import os
 import statistics
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 # Gradio looks these up at import time; analytics on means DNS lookups at start.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -42,7 +42,10 @@ WEBCAM_WH = (640, 480)
 JOB_POLL_S = 0.3
 
 
-def local_examples(component: gr.Component) -> gr.Component:
+C = TypeVar("C", bound=gr.components.Component)
+
+
+def local_examples(component: C) -> C:
     """Drop the component's API-doc example (Gradio's point at files on github.com): the page and its
     config name no host but this one."""
     component.example_payload = lambda: None  # type: ignore[method-assign]

@@ -234,8 +234,13 @@ class JobManager:
                 summary = {"status": "done", **summary, "video": job.filename}
                 (job.out / "summary.json").write_text(json.dumps(summary, indent=2))
                 self._save_timeline(job)
-                fps = float(summary.get("fps") or 25.0)
-                (job.out / "timeline.png").write_bytes(timeline_png(result, int(summary["frames"]), fps))  # type: ignore[call-overload]
+                fps, frames = summary.get("fps"), summary.get("frames")
+                png = timeline_png(
+                    result,
+                    frames if isinstance(frames, int) else len(result.frames),
+                    fps if isinstance(fps, float | int) and fps > 0 else 25.0,
+                )
+                (job.out / "timeline.png").write_bytes(png)
                 job.summary = summary
                 job.status = "done"
                 job.finished_ms = time.time_ns() // 1_000_000
