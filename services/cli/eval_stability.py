@@ -11,6 +11,7 @@ classifier and tracker stage code). Per track (seen in at least ``--min-frames``
 - ``switch_delay_frames``: for each change of the shown label, the frames since the new label became the
   leader of the smoothed probabilities (and stayed it) — the price of hysteresis;
 - ``follows_leader``: share of frames whose shown label is the smoothed probabilities' leader;
+- ``shown_segments``: ``[label, first seq, last seq]`` of each run of the shown label;
 - ``agrees_with_majority``: share of frames whose shown label is the most frequent raw argmax of the track
   within ``--window-s`` (1 s) centred on the frame: does the steady label still follow the expression?
 """
@@ -96,14 +97,22 @@ def stability(tracks: list[Any], fps: float, min_frames: int = 10, window_s: flo
     from services.tracker.smoothing import argmax_label
 
     per: dict[int, tuple[list[str], list[str], list[str]]] = {}
+    segments: dict[int, list[list[Any]]] = {}  # track -> [[shown label, first seq, last seq]]
     for msg in sorted(tracks, key=lambda m: m.seq):
         for t in msg.tracks:
             shown, raw, leader = per.setdefault(t.track_id, ([], [], []))
             shown.append(t.label)
             raw.append(t.raw_label)
             leader.append(argmax_label(t.probs, prefer=t.label))
+            segs = segments.setdefault(t.track_id, [])
+            if segs and segs[-1][0] == t.label:
+                segs[-1][2] = msg.seq
+            else:
+                segs.append([t.label, msg.seq, msg.seq])
     rows = {
-        tid: track_stability(*seqs, fps) for tid, seqs in sorted(per.items()) if len(seqs[0]) >= min_frames
+        tid: {**track_stability(*seqs, fps, window_s), "shown_segments": segments[tid]}
+        for tid, seqs in sorted(per.items())
+        if len(seqs[0]) >= min_frames
     }
     frames = sum(r["frames"] for r in rows.values())
     minutes = frames / fps / 60 if frames else 0.0
@@ -149,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
             f"switch delay {r['mean_switch_delay_frames']} frames, follows leader {r['follows_leader']:.0%}, "
             f"agrees with the {args.window_s:g} s raw majority {r['agrees_with_majority']:.0%}"
         )
+        print("  shown: " + ", ".join(f"{lab} {a}-{b}" for lab, a, b in r["shown_segments"]))
     t = result["total"]
     print(
         f"total: shown {t['shown_changes_per_min']}/min vs raw {t['raw_changes_per_min']}/min "

@@ -17,6 +17,7 @@ and reorder timeouts are gaps; an End marker finishes a file job's camera.
 - A replica that acquires a camera loads the checkpoint (and the live timeline), then claims every
   pending entry of the camera's stream at once (the previous owner is gone: its lease lapsed or was
   released), so the same track ids continue; entries already applied are acked as late duplicates.
+  There is no periodic reclaim: while a replica holds the lease, every pending entry is its own.
 """
 
 from __future__ import annotations
@@ -271,6 +272,12 @@ class TrackerWorker(Worker):
 
     def _stream_names(self) -> list[str]:
         return [keys.stream(self.input_stage, c) for c in self.owned]
+
+    def _claim(self) -> None:
+        """No periodic XAUTOCLAIM: a camera's pending entries are either this replica's own (waiting in
+        its reorder buffer, possibly longer than ``claim_idle_ms`` for a file job's missing seq: reclaiming
+        them would count deliveries up to the dead letters) or a previous owner's, which
+        :meth:`_take_over` claims all at once when the lease changes hands."""
 
     def _refresh_cameras(self) -> None:
         super()._refresh_cameras()

@@ -69,7 +69,8 @@ def reference(frames: int) -> dict[int, list[tuple[int, tuple[float, ...], str]]
 
 def published(client: redis.Redis, camera: str) -> list[Tracks]:
     out = []
-    for _, fields in client.xrange(keys.stream("tracks", camera)):
+    for _, fields in client.xrange(keys.stream("tracks", camera)) or []:
+        assert fields is not None
         msg = codec.decode(fields)
         assert isinstance(msg, Tracks)
         out.append(msg)
@@ -162,8 +163,9 @@ def test_replicas_share_cameras_and_take_over_with_the_same_ids(
                     for c in redis_client.xinfo_consumers(keys.stream("emotions", cam), "tracker")
                     if c["name"]
                 }
+                assert isinstance(owner, bytes)
                 assert consumers == {owner.decode()}, f"only the owner of {cam} reads it"
-        # b stopped: it released its camera, a takes it over (max_cameras=1 keeps a at one: raise it)
+        # b stopped and released its camera; a (max_cameras=1) cannot take it, so c takes both below
     with replica(redis_url, "c") as c:
         wait_for(lambda: len(c.owned) == 2)
         for cam in cams:
@@ -217,7 +219,9 @@ def test_timeline_key_holds_segments(redis_url: str, redis_client: redis.Redis) 
         publish(redis_client, cam, range(0, 20))
         wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 20)
         wait_for(lambda: redis_client.get(keys.timeline(cam)) is not None)
-    doc = json.loads(redis_client.get(keys.timeline(cam)))
+    raw = redis_client.get(keys.timeline(cam))
+    assert isinstance(raw, bytes)
+    doc = json.loads(raw)
     assert doc["camera_id"] == cam
     by_id = {t["track_id"]: t for t in doc["tracks"]}
     assert set(by_id) == {1, 2}

@@ -9,7 +9,7 @@ import pytest
 from services.cli.eval_stability import track_stability, window_majority
 from services.cli.eval_tracking import settings_overrides, tracking_metrics
 from services.common.jobs import JobResult, timeline
-from services.common.schema import Skip, Track, Tracks
+from services.common.schema import Message, Skip, Track, Tracks
 from services.tracker.stage import TrackView
 from services.tracker.timeline import CameraTimeline
 
@@ -70,7 +70,7 @@ def tracks_msg(seq: int, *labels: tuple[int, str]) -> Tracks:
 
 
 def test_timeline_json_of_a_file_job() -> None:
-    frames = {
+    frames: dict[int, Message] = {
         0: tracks_msg(0, (1, "sad")),
         1: tracks_msg(1, (1, "sad"), (2, "happy")),
         2: Skip(camera_id="c", seq=2, captured_ms=0, stage="detector", reason="x"),

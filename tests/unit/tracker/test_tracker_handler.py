@@ -1,0 +1,95 @@
+"""TrackerHandler without Redis: order, gaps from skip markers and timeouts, End, checkpoints."""
+
+from __future__ import annotations
+
+from services.common.schema import Emotions, End, FaceEmotion, Message, Mode, Skip, Tracks
+from services.common.streams import Entry
+from services.tracker.service import TrackerHandler
+from services.tracker.settings import TrackerSettings
+
+PROBS = {"happy": 0.9, "sad": 0.1}
+
+
+def emotions(seq: int, mode: Mode = "file", x: float = 0.0) -> Emotions:
+    face = FaceEmotion(box_xyxy=(x, 0, x + 80, 80), score=0.99, probs=PROBS)
+    return Emotions(
+        camera_id="c",
+        seq=seq,
+        captured_ms=1000 + seq,
+        mode=mode,
+        frame_key="",
+        size_wh=(640, 360),
+        faces=(face,),
+    )
+
+
+def entry(msg: Message) -> Entry:
+    return Entry("emo:emotions:c", f"{msg.seq}-0", msg)
+
+
+def handler(**overrides: object) -> TrackerHandler:
+    return TrackerHandler(TrackerSettings(**overrides))  # type: ignore[arg-type]
+
+
+def out_seqs(batch_outputs: list[tuple[str, Message]]) -> list[tuple[int, str]]:
+    return [(m.seq, type(m).__name__) for _, m in batch_outputs]
+
+
+def test_skip_marker_is_a_gap_not_a_stall() -> None:
+    h = handler()
+    skip = Skip(camera_id="c", seq=1, captured_ms=0, mode="file", stage="detector", reason="corrupt")
+    batch = h.handle([entry(emotions(0)), entry(emotions(2)), entry(skip)], now_ms=0)
+    assert out_seqs(batch.outputs) == [(0, "Tracks"), (1, "Skip"), (2, "Tracks")]
+    assert len(batch.acks) == 3
+    tracks = [m for _, m in batch.outputs if isinstance(m, Tracks)]
+    assert [t.track_id for m in tracks for t in m.tracks] == [1, 1]
+
+
+def test_live_missing_seq_is_given_up_after_the_window() -> None:
+    h = handler(live_reorder_ms=100)
+    first = h.handle([entry(emotions(5, "live")), entry(emotions(7, "live"))], now_ms=0)
+    assert out_seqs(first.outputs) == [(5, "Tracks")]
+    assert [e.entry_id for e in first.acks] == ["5-0"], "seq 7 stays pending until it is applied"
+    assert h.tick(now_ms=50).outputs == []
+    later = h.tick(now_ms=200)
+    assert out_seqs(later.outputs) == [(7, "Tracks")]
+    assert h.stats["gaps"] == 1
+
+
+def test_redelivered_entry_is_acked_not_applied_twice() -> None:
+    h = handler()
+    h.handle([entry(emotions(0)), entry(emotions(1))], now_ms=0)
+    again = h.handle([entry(emotions(1))], now_ms=1)
+    assert again.outputs == [] and [e.entry_id for e in again.acks] == ["1-0"]
+
+
+def test_checkpoint_and_adopt_continue_ids() -> None:
+    a = handler()
+    a.handle([entry(emotions(s, x=3.0 * s)) for s in range(5)], now_ms=0)
+    dirty, ended = a.take_dirty()
+    assert dirty == {"c"} and ended == set()
+    state = a.checkpoint("c")
+    assert state is not None and state["next_seq"] == 5
+    b = handler()
+    b.adopt("c", state, None)
+    batch = b.handle([entry(emotions(5, x=15.0))], now_ms=0)
+    (msg,) = [m for _, m in batch.outputs]
+    assert isinstance(msg, Tracks) and [t.track_id for t in msg.tracks] == [1]
+    fresh = handler()
+    assert fresh.handle([entry(emotions(5, x=15.0))], now_ms=0).outputs == [], "file jobs start at seq 0"
+
+
+def test_bad_checkpoint_starts_afresh() -> None:
+    h = handler()
+    h.adopt("c", {"tracker": {"version": 99}}, {"camera_id": "c"})
+    assert h.checkpoint("c") is None
+    assert [m.seq for _, m in h.handle([entry(emotions(0))], now_ms=0).outputs] == [0]
+
+
+def test_end_finishes_the_camera() -> None:
+    h = handler()
+    end = End(camera_id="c", seq=2, captured_ms=0, mode="file", frames=2)
+    batch = h.handle([entry(emotions(0)), entry(emotions(1)), entry(end)], now_ms=0)
+    assert out_seqs(batch.outputs) == [(0, "Tracks"), (1, "Tracks"), (2, "End")]
+    assert h.take_dirty()[1] == {"c"}
+    assert h.checkpoint("c") is None
