@@ -87,7 +87,7 @@ class StreamClient:
             self._grouped.clear()  # a stream was deleted (camera removed, job cleaned): recreate lazily
             return []
         return [
-            self._entry(_text(s), eid, f) for s, items in reply or [] for eid, f in items if f is not None
+            self.to_entry(_text(s), eid, f) for s, items in reply or [] for eid, f in items if f is not None
         ]
 
     def claim(
@@ -112,7 +112,7 @@ class StreamClient:
                 if fields is None:  # trimmed away while pending: nothing left to process
                     self.redis.xack(stream, self.group, eid)
                     continue
-                entry = self._entry(stream, eid, fields)
+                entry = self.to_entry(stream, eid, fields)
                 info = self.redis.xpending_range(stream, self.group, min=eid, max=eid, count=1)
                 deliveries = int(info[0]["times_delivered"]) if info else 1
                 if deliveries > max_deliveries:
@@ -121,7 +121,7 @@ class StreamClient:
                     again.append(entry)
         return again, dead
 
-    def _entry(self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
+    def to_entry(self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
         eid = _text(entry_id)
         try:
             return Entry(stream, eid, codec.decode(fields), fields=fields)
@@ -133,6 +133,11 @@ class StreamClient:
         if not batch:
             return
         pipe = self.redis.pipeline(transaction=True)
+        self.queue(pipe, batch)
+        pipe.execute()
+
+    def queue(self, pipe: redis.client.Pipeline, batch: Batch) -> None:
+        """Queue the writes of :meth:`commit` on ``pipe`` (for callers that add their own to the MULTI)."""
         for stream, message in batch.outputs:
             pipe.xadd(stream, codec.encode(message), maxlen=self.maxlen, approximate=True)
         for entry, reason in batch.dead:
@@ -152,7 +157,6 @@ class StreamClient:
             by_stream.setdefault(entry.stream, []).append(entry.entry_id)
         for stream, ids in by_stream.items():
             pipe.xack(stream, self.group, *ids)
-        pipe.execute()
 
 
 def backlog(client: redis.Redis, stream: str, group: str, limit: int) -> int:

@@ -140,6 +140,10 @@ class Worker:
         if not batch:
             return
         self.streams.commit(batch)
+        self._account(batch)
+
+    def _account(self, batch: Batch) -> None:
+        """Counters and latency metrics of a committed batch."""
         self.stats["acked"] += len(batch.acks)
         self.stats["dead"] += len(batch.dead)
         self.stats["out"] += len(batch.outputs)

@@ -31,10 +31,10 @@ from typing import Any
 
 import redis
 
-from services.common import codec, keys, metrics
+from services.common import keys
 from services.common.schema import Emotions, End, Mode, Skip, Track, Tracks
 from services.common.streams import Batch, Entry
-from services.common.worker import Worker, now_ms
+from services.common.worker import Worker
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, SeqReorderer, TrackerConfig
 from services.tracker.timeline import CameraTimeline
@@ -325,7 +325,7 @@ class TrackerWorker(Worker):
                 stream, self.streams.group, self.streams.consumer, 0, cursor, count=256
             )
             cursor = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
-            entries = [self.streams._entry(stream, eid, f) for eid, f in reply[1] if f is not None]
+            entries = [self.streams.to_entry(stream, eid, f) for eid, f in reply[1] if f is not None]
             gone = [eid for eid, f in reply[1] if f is None]
             if gone:
                 self.redis.xack(stream, self.streams.group, *gone)
@@ -359,7 +359,7 @@ class TrackerWorker(Worker):
                     self.owned = [c for c in self.owned if c not in lost]
                     batch = _without(batch, lost)
             pipe.multi()
-            self._queue(pipe, batch)
+            self.streams.queue(pipe, batch)
             t = max((m.captured_ms for _, m in batch.outputs), default=0)
             for camera_id in sorted(dirty - ended):
                 state = self.handler.checkpoint(camera_id)
@@ -379,14 +379,7 @@ class TrackerWorker(Worker):
                 for camera_id in cameras:
                     self.handler.drop(camera_id)
                 return
-        self.stats["acked"] += len(batch.acks)
-        self.stats["dead"] += len(batch.dead)
-        self.stats["out"] += len(batch.outputs)
-        if batch.dead:
-            metrics.MESSAGES.labels(self.service, "dead").inc(len(batch.dead))
-        now = now_ms()
-        for _, message in batch.outputs:
-            metrics.LATENCY_S.labels(self.service).observe(max(0, now - message.captured_ms) / 1000)
+        self._account(batch)
 
     def _queue_timeline(self, pipe: Any, camera_id: str, now_ms: int, force: bool) -> None:
         tl = self.handler.timelines.get(camera_id)
@@ -399,26 +392,6 @@ class TrackerWorker(Worker):
         tl.prune(now_ms)
         keep_ms = self.tracker_settings.timeline_keep_s * 1000
         pipe.set(keys.timeline(camera_id), json.dumps(tl.to_json()), px=keep_ms)
-
-    def _queue(self, pipe: Any, batch: Batch) -> None:
-        """The same writes as :meth:`StreamClient.commit`, queued on ``pipe``."""
-        maxlen = self.settings.stream_maxlen
-        for stream, message in batch.outputs:
-            pipe.xadd(stream, codec.encode(message), maxlen=maxlen, approximate=True)
-        for entry, reason in batch.dead:
-            fields: dict[str, bytes | str] = {
-                k.decode(errors="backslashreplace") if isinstance(k, bytes) else k: v
-                for k, v in entry.fields.items()
-            }
-            fields.update(
-                {"stream": entry.stream, "id": entry.entry_id, "reason": reason, "group": self.streams.group}
-            )
-            pipe.xadd(keys.DEAD, fields, maxlen=10_000, approximate=True)
-        by_stream: dict[str, list[str]] = {}
-        for entry in [*batch.acks, *(e for e, _ in batch.dead)]:
-            by_stream.setdefault(entry.stream, []).append(entry.entry_id)
-        for stream, ids in by_stream.items():
-            pipe.xack(stream, self.streams.group, *ids)
 
 
 def _without(batch: Batch, cameras: set[str]) -> Batch:
