@@ -7,7 +7,7 @@ import logging
 from typing import Any, Literal
 
 import redis
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from services.common import health, keys, registry
-from services.ui import mjpeg
+from services.ui import framesocket, mjpeg
 from services.ui.jobs import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
@@ -167,6 +167,11 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
             media_type=mjpeg.MEDIA_TYPE,
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+
+    @router.websocket("/ws/frames")
+    async def frames(ws: WebSocket) -> None:
+        """Every camera's annotated frames over one socket (what the dashboard's tiles show)."""
+        await framesocket.serve(ws, state, settings.mjpeg_fps)
 
     @router.get("/snapshot/{name}.jpg")
     def snapshot(name: str) -> Response:

@@ -4,8 +4,9 @@ The grid is a ``gr.HTML`` re-rendered only when the set of cameras or their stat
 are a ``gr.HTML`` whose template never changes and whose ``js_on_load`` script (``static/bars.js``)
 moves existing bars when its JSON ``value`` changes, so nothing flickers and CSS transitions animate.
 One async generator per browser pushes grid, bars and health from the shared in-memory state (no Redis
-per viewer). The webcam tab streams browser frames into the pipeline (:mod:`services.ui.webcam`) and
-shows the annotated result as an MJPEG stream; the video tab runs file jobs (:mod:`services.ui.jobs`).
+per viewer); every tile's pictures come over one WebSocket per page (:mod:`services.ui.framesocket`).
+The webcam tab streams browser frames into the pipeline (:mod:`services.ui.webcam`) and shows the
+annotated result the same way; the video tab runs file jobs (:mod:`services.ui.jobs`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from services.ui.webcam import WebcamHub  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"
 BARS_JS = (STATIC / "bars.js").read_text()
+GRID_JS = (STATIC / "grid.js").read_text()
 CSS = (STATIC / "dashboard.css").read_text()
 WEBCAM_WH = (640, 480)
 JOB_POLL_S = 0.3
@@ -153,10 +155,7 @@ def build_dashboard(
             return gr.skip(), gr.skip(), gr.skip(), measured
         cam = webcam.publish(request.session_hash or "anon", frame)
         view = state.get(cam)
-        tile = (
-            f'<img class="emo-webcam-result" src="/video/{cam}.mjpg" alt="annotated webcam"'
-            f' data-camera="{cam}">'
-        )
+        tile = f'<img class="emo-webcam-result" data-emo-camera="{cam}" alt="annotated webcam">'
         if view is None:
             return tile, gr.skip(), "waiting for the pipeline ...", measured
         rtts: list[int] = measured.get("ms", [])
@@ -193,7 +192,7 @@ def build_dashboard(
         gr.Markdown("## emostream: live facial emotion recognition")
         with gr.Tabs():
             with gr.Tab("Live", id="live"):
-                grid = gr.HTML(grid_html([]), elem_id="emo-grid")
+                grid = gr.HTML(grid_html([]), elem_id="emo-grid", js_on_load=GRID_JS)
                 gr.Markdown("### Faces")
                 bars = gr.HTML(
                     '{"cameras":[]}',

@@ -1,8 +1,9 @@
 """Video jobs of the UI: an uploaded file becomes a lossless file job, run like ``emostream analyze``.
 
-Each job has a directory ``{data_dir}/jobs/{id}/`` holding the upload and its outputs (``annotated.mp4``
-(H.264), ``tracks.csv``, ``summary.json``, ``timeline.json`` when the writer makes one, and
-``timeline.png``). Jobs run in background threads, at most ``max_running`` at once; a failing job
+Each job has a directory ``{data_dir}/jobs/{id}/`` holding the upload and its outputs, the same as
+``emostream analyze`` writes (``annotated.mp4`` (H.264), ``tracks.csv``, ``summary.json``,
+``timeline.json``), plus ``timeline.png``, the per-track emotion timeline plot.
+Jobs run in background threads, at most ``max_running`` at once; a failing job
 records its reason and never affects other jobs or the cameras.
 """
 
@@ -233,7 +234,6 @@ class JobManager:
                 summary = file_jobs.write_outputs(job.video, job.out, result, time.monotonic() - t0)
                 summary = {"status": "done", **summary, "video": job.filename}
                 (job.out / "summary.json").write_text(json.dumps(summary, indent=2))
-                self._save_timeline(job)
                 fps, frames = summary.get("fps"), summary.get("frames")
                 png = timeline_png(
                     result,
@@ -253,23 +253,9 @@ class JobManager:
             finally:
                 try:
                     file_jobs.cleanup(self.redis, job.camera_id)
+                    self.redis.delete(keys.timeline(job.camera_id))  # the tracker's; timeline.json has it
                 except redis.RedisError as exc:
                     log.warning("job cleanup failed id=%s error=%r", job.id, str(exc))
-
-    def _save_timeline(self, job: Job) -> None:
-        """``timeline.json``: kept when the outputs writer made one, else the tracker's timeline document
-        of the job's camera (written with the End marker), as the tracker wrote it."""
-        path = job.out / "timeline.json"
-        raw = self.redis.get(keys.timeline(job.camera_id))
-        self.redis.delete(keys.timeline(job.camera_id))
-        if path.exists() or not isinstance(raw, bytes):
-            return
-        try:
-            json.loads(raw)
-        except ValueError:
-            log.warning("job timeline is not JSON id=%s", job.id)
-            return
-        path.write_bytes(raw)
 
     def _fail(self, job: Job, error: str) -> None:
         job.status, job.error = "failed", error

@@ -134,7 +134,9 @@ def grid_key(cameras: Iterable[Camera]) -> tuple[tuple[str, str, str], ...]:
 
 
 def grid_html(cameras: Sequence[Camera]) -> str:
-    """The camera grid: one tile per camera with its MJPEG stream, name, status and error.
+    """The camera grid: one tile per camera with its picture, name, status and error.
+
+    The pictures come over the page's frame socket (``static/grid.js``, :mod:`services.ui.framesocket`).
 
     ``.emo-stats`` (fps, latency) is filled in by the bars script on every push, so the grid itself is
     re-rendered only when a camera comes, goes or changes status."""
@@ -146,7 +148,7 @@ def grid_html(cameras: Sequence[Camera]) -> str:
         error = f'<span class="emo-error">{html.escape(c.error)}</span>' if c.error else ""
         tiles.append(
             f'<figure class="emo-tile" data-camera="{name}">'
-            f'<img src="/video/{name}.mjpg" alt="camera {name}">'
+            f'<img data-emo-camera="{name}" alt="camera {name}">'
             f'<figcaption><b>{name}</b> <span class="emo-status emo-status-{html.escape(c.status)}">'
             f'{html.escape(c.status)}</span> <span class="emo-stats"></span> {error}</figcaption></figure>'
         )

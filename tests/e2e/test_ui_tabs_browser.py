@@ -124,7 +124,7 @@ def test_upload_gives_a_playable_video_and_downloads(
         info.value.save_as(path)
         assert info.value.suggested_filename == name
         text = path.read_text()
-        assert text.startswith("frame,time_s,track_id") if name == "tracks.csv" else '"tracks"' in text
+        assert text.startswith("frame,time_s,track_id") if name == "tracks.csv" else '"track_id": 1' in text
     page.wait_for_function(
         "() => { const i = document.querySelector('#emo-job-result img.emo-timeline');"
         " return i && i.naturalWidth > 0; }",

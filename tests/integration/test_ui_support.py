@@ -39,9 +39,15 @@ def free_port() -> int:
 class FakePipeline:
     """Frames -> Tracks (one box, ``probs``) for every camera, in a background thread."""
 
-    def __init__(self, client: redis.Redis, probs: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        probs: dict[str, float] | None = None,
+        probs_for: Callable[[int], dict[str, float]] | None = None,
+    ) -> None:
         self.redis = client
         self.probs = probs or PROBS
+        self.probs_for = probs_for  # seq -> probabilities, for bars that move
         self.stop = threading.Event()
         self.frames = 0
         self._last: dict[str, bytes | str] = {}
@@ -59,14 +65,15 @@ class FakePipeline:
     def track(self, frame: Frame) -> Track:
         w, h = frame.size_wh
         fx1, fy1, fx2, fy2 = BOX_FRACTION
-        label = max(self.probs, key=self.probs.__getitem__)
+        probs = self.probs_for(frame.seq) if self.probs_for else self.probs
+        label = max(probs, key=probs.__getitem__)
         return Track(
             track_id=1,
             box_xyxy=(w * fx1, h * fy1, w * fx2, h * fy2),
             label=label,
-            confidence=self.probs[label],
+            confidence=probs[label],
             raw_label=label,
-            probs=dict(self.probs),
+            probs=dict(probs),
         )
 
     def _run(self) -> None:
@@ -146,6 +153,7 @@ def serve_ui(settings: UISettings, client: redis.Redis) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{settings.port}"
     finally:
+        config.app.state.live.closing.set()  # open frame sockets and streams end, as on SIGTERM
         server.should_exit = True
         thread.join(10)
 

@@ -87,10 +87,10 @@ def test_bars_payload_has_every_canonical_label_with_its_colour() -> None:
     assert cam["tracks"][0]["colour"] == "#ffc800"
 
 
-def test_grid_escapes_names_and_links_mjpeg() -> None:
+def test_grid_escapes_names_and_names_the_camera_of_each_picture() -> None:
     cam = Camera("door-1", "x", "live", False, status="error", error="<can't open>")
     page = grid_html([cam])
-    assert '<img src="/video/door-1.mjpg"' in page and "&lt;can&#x27;t open&gt;" in page
+    assert '<img data-emo-camera="door-1"' in page and "&lt;can&#x27;t open&gt;" in page
     assert "No cameras" in grid_html([])
 
 
