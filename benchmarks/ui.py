@@ -16,7 +16,8 @@ Measured:
   captured_ms`` when it first sees the frame's tracks (median and 90th percentile);
 - server CPU: the UI process's CPU time / wall time while one browser watches the grid, and with no
   browser for comparison (100 % is one core);
-- source fps: the rate ingest published each camera at (the ceiling for the tiles).
+- source fps: the rate ingest published each camera at (the ceiling for the tiles), and per camera the
+  frames the UI drew and sent over the frame socket per second (where frames are lost, if any).
 """
 
 from __future__ import annotations
@@ -125,6 +126,20 @@ def pipeline(kind: str, client: redis.Redis, url: str) -> Iterator[None]:
         yield
 
 
+def counters(base: str) -> tuple[float, float]:
+    """(frames the UI drew, frames it sent over frame sockets) so far, from its /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as reply:
+        text = reply.read().decode()
+    found = dict(
+        re.findall(r"^(emostream_ui_frames_drawn_total|emostream_ui_ws_frames_total) (\S+)$", text, re.M)
+    )
+    return float(found.get("emostream_ui_frames_drawn_total", 0)), float(
+        found.get("emostream_ui_ws_frames_total", 0)
+    )
+
+
 def wait_http(url: str, timeout_s: float = 60) -> None:
     import urllib.request
 
@@ -180,9 +195,16 @@ def main() -> int:
                 page.wait_for_selector("#emo-bars .emo-bar", state="attached", timeout=300_000)
                 time.sleep(2)
                 page.evaluate(TILE_PROBE_JS)
+                Path("test-artifacts").mkdir(exist_ok=True)
+                page.screenshot(path=f"test-artifacts/benchmark_ui_grid_{args.pipeline}.png", full_page=True)
                 t0 = time.monotonic()
+                before = counters(base)
                 results["server_cpu_grid_pct"] = round(100 * cpu_share(ui.pid, args.seconds), 1)
+                after = counters(base)
                 wall = time.monotonic() - t0
+                per_cam = wall * args.cameras
+                results["ui_drawn_fps_per_camera"] = round((after[0] - before[0]) / per_cam, 2)
+                results["ws_sent_fps_per_camera"] = round((after[1] - before[1]) / per_cam, 2)
                 tiles = page.evaluate("() => window.__emoTiles")
                 bars = page.evaluate("() => window.__emoBarFrames")
                 results["tile_fps"] = {k: round(v / wall, 2) for k, v in sorted(tiles.items())}

@@ -9,12 +9,15 @@ name in UTF-8, then the JPEG), from the same shared :class:`LiveState` the MJPEG
 from __future__ import annotations
 
 import asyncio
+import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from services.ui.metrics import WS_CLIENTS, WS_FRAMES
 from services.ui.mjpeg import placeholder_jpeg
 from services.ui.state import LiveState
+
+CHECK_S = 0.03  # how often the shared state is checked for new frames
 
 
 def message(camera_id: str, jpeg: bytes) -> bytes:
@@ -29,23 +32,26 @@ async def serve(ws: WebSocket, state: LiveState, fps: float) -> None:
     """Send each camera's frame whenever it changes (at most ``fps`` a second per camera) until the
     client leaves or the server shuts down; a camera without a frame yet gets the placeholder once."""
     await ws.accept()
-    interval_s = 1.0 / fps
-    sent: dict[str, bytes] = {}
+    min_gap_s = 0.9 / fps  # a little under 1/fps: a frame that is due is not held back a whole tick
+    tick_s = min(1.0 / fps, CHECK_S)
+    sent: dict[str, tuple[bytes, float]] = {}  # camera -> (frame sent last, when)
     WS_CLIENTS.inc()
     try:
         while not state.closing.is_set():
             views = state.views()
+            now = time.monotonic()
             for view in views:
                 cam = view.camera.camera_id
                 jpeg = view.jpeg or placeholder_jpeg()
-                if sent.get(cam) is not jpeg:
+                last = sent.get(cam)
+                if last is None or (last[0] is not jpeg and now - last[1] >= min_gap_s):
                     await ws.send_bytes(message(cam, jpeg))
                     WS_FRAMES.inc()
-                    sent[cam] = jpeg
+                    sent[cam] = (jpeg, now)
             if len(sent) > len(views):
                 live = {v.camera.camera_id for v in views}
                 sent = {k: v for k, v in sent.items() if k in live}
-            await asyncio.sleep(interval_s)
+            await asyncio.sleep(tick_s)
         await ws.close()
     except (WebSocketDisconnect, RuntimeError):
         return  # the client went away (RuntimeError: sending on a socket already closed)

@@ -92,6 +92,7 @@ class LiveState:
         log.info("reader starting poll_hz=%.1f", 1 / self.interval_s)
         backoff = 0.5
         while not self._stop.is_set():
+            started = time.monotonic()
             try:
                 self.poll()
                 for hook in self.on_poll:
@@ -99,7 +100,8 @@ class LiveState:
                 if time.monotonic() >= self._pipeline_due:
                     self.refresh_pipeline()
                 backoff = 0.5
-                self._stop.wait(self.interval_s)
+                # the poll's own time counts: polling every interval_s, not interval_s after each poll
+                self._stop.wait(max(0.005, self.interval_s - (time.monotonic() - started)))
             except redis.RedisError as exc:
                 log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), backoff)
                 self._stop.wait(backoff)

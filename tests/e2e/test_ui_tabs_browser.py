@@ -162,6 +162,8 @@ def test_adding_and_removing_cameras_updates_the_grid(
         timeout=20_000,
     )
     page.wait_for_selector('#emo-bars .emo-camera[data-camera="lobby"] .emo-track', timeout=10_000)
+    time.sleep(0.5)  # let the bars' transition finish for the screenshot
+    page.screenshot(path=str(ARTIFACTS / "ui_dashboard_live.png"), full_page=True)
 
     page.fill("#emo-cam-name textarea, #emo-cam-name input", "door")
     page.fill("#emo-cam-uri textarea, #emo-cam-uri input", "rtsp://127.0.0.1:1/nothing")
