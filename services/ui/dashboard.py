@@ -119,7 +119,7 @@ def build_dashboard(
             views = sorted(state.views(), key=lambda v: v.camera.camera_id)
             cameras = [v.camera for v in views]
             key = grid_key(cameras)
-            bars = bars_json(bars_payload(views, now_ms()))
+            bars = bars_json(bars_payload(views, now_ms(), state.shown_fps()))
             snap = state.pipeline
             grid_out = grid_html(cameras) if key != last_grid else gr.skip()
             bars_out = bars if bars != last_bars else gr.skip()
@@ -168,7 +168,7 @@ def build_dashboard(
             if rtts
             else "waiting for the first result ..."
         )
-        return tile, bars_json(bars_payload([view], now_ms())), text, measured
+        return tile, bars_json(bars_payload([view], now_ms(), state.shown_fps())), text, measured
 
     def stop_webcam(request: gr.Request) -> None:
         webcam.stop(request.session_hash or "anon")

@@ -29,6 +29,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+SHOWN_WINDOW_S = 2.0  # the window of ``shown_fps``
 DWELL_GRACE_MS = 3000  # a track missing for less than this keeps its dwell time
 
 
@@ -59,6 +60,7 @@ class LiveState:
         self.pipeline = pipeline.Snapshot()  # replaced whole every ``pipeline_interval_s``
         self.on_poll: list[Callable[[], object]] = []  # run after each poll in the reader thread (sweeps)
         self._pipeline_due = 0.0
+        self._shown: dict[str, list[float]] = {}  # camera -> when its last annotated frames were drawn
         self.jpeg_quality = jpeg_quality
         self.stats: Counter[str] = Counter()
         self.last_poll_ms = 0
@@ -73,6 +75,15 @@ class LiveState:
 
     def get(self, camera_id: str) -> CameraView | None:
         return self._views.get(camera_id)
+
+    def shown_fps(self) -> dict[str, float]:
+        """Per camera, annotated frames drawn per second over the last ``SHOWN_WINDOW_S`` (what the tiles
+        can show; below the camera's own fps when the pipeline cannot keep up)."""
+        t = time.monotonic()
+        return {
+            cam: round(sum(1 for x in times if t - x < SHOWN_WINDOW_S) / SHOWN_WINDOW_S, 1)
+            for cam, times in list(self._shown.items())
+        }
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -130,6 +141,8 @@ class LiveState:
             old = self._views.get(camera.camera_id)
             fresh[camera.camera_id] = self._update(camera, old, latest_tracks(entries))
         self._views = fresh
+        for gone in set(self._shown) - set(fresh):
+            del self._shown[gone]
         self.last_poll_ms = now_ms()
 
     def _update(
@@ -149,6 +162,9 @@ class LiveState:
         drawn = self._draw(tracks)
         if drawn is not None:
             jpeg, seq = drawn, tracks.seq
+            t = time.monotonic()
+            times = self._shown.get(camera.camera_id, [])
+            self._shown[camera.camera_id] = [x for x in times if t - x < SHOWN_WINDOW_S] + [t]
         seen = dwell(old.seen_ms if old else {}, tracks)
         return CameraView(camera, tracks, entry_id, jpeg, seq, seen, latency_ms)
 

@@ -100,8 +100,12 @@ def dwell_s(view: CameraView, track_id: int) -> float:
     return round(max(0, view.tracks.captured_ms - span[0]) / 1000, 1)
 
 
-def bars_payload(views: Iterable[CameraView], now_ms: int) -> dict[str, Any]:
-    """What the dashboard's bars script reads: per camera, per track, one (label, p, colour) per emotion."""
+def bars_payload(
+    views: Iterable[CameraView], now_ms: int, shown_fps: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """What the dashboard's bars script reads: per camera its status, fps in (``fps``) and annotated
+    frames shown per second (``shown_fps``), latency; per track, one (label, p, colour) per emotion."""
+    shown_fps = shown_fps or {}
     cameras = []
     for view in views:
         tracks = view.tracks.tracks if view.tracks else ()
@@ -111,6 +115,7 @@ def bars_payload(views: Iterable[CameraView], now_ms: int) -> dict[str, Any]:
                 "name": view.camera.camera_id,
                 "status": view.camera.status,
                 "fps": round(view.camera.fps, 1),
+                "shown_fps": shown_fps.get(view.camera.camera_id, 0.0),
                 "latency_ms": max(0, now_ms - view.tracks.captured_ms) if view.tracks else None,
                 "tracks": [
                     {

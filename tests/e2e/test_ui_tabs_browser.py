@@ -157,7 +157,7 @@ def test_adding_and_removing_cameras_updates_the_grid(
     page.click("#emo-cam-add")
     page.wait_for_function(HAPPY_LABEL_JS, arg='#emo-grid .emo-tile[data-camera="lobby"] img', timeout=30_000)
     page.wait_for_function(
-        "() => /\\d+(\\.\\d)? fps · \\d+ ms/.test("
+        "() => /[1-9][\\d.]* fps in, [1-9][\\d.]* annotated\\/s · \\d+ ms/.test("
         "document.querySelector('#emo-grid .emo-tile[data-camera=\"lobby\"] .emo-stats').innerText)",
         timeout=20_000,
     )

@@ -61,12 +61,13 @@ function render() {
       cams.set(c.name, cam);
     }
     const latency = c.latency_ms === null ? "-" : `${c.latency_ms} ms`;
-    cam.head.textContent = `${c.name} · ${c.status} · ${c.fps} fps · latency ${latency} · ${c.tracks.length} face(s)`;
+    const rates = `${c.fps} fps in, ${c.shown_fps} annotated/s`;
+    cam.head.textContent = `${c.name} · ${c.status} · ${rates} · latency ${latency} · ${c.tracks.length} face(s)`;
     // The grid's tiles carry the same numbers; the grid is not re-rendered for them.
     for (const tile of document.querySelectorAll("#emo-grid .emo-tile")) {
       if (tile.dataset.camera !== c.name) continue;
       const stats = tile.querySelector(".emo-stats");
-      if (stats) stats.textContent = c.latency_ms === null ? `${c.fps} fps` : `${c.fps} fps · ${latency}`;
+      if (stats) stats.textContent = c.latency_ms === null ? rates : `${rates} · ${latency}`;
     }
     const ids = new Set();
     for (const t of c.tracks) {

@@ -77,9 +77,11 @@ def test_latest_tracks_skips_markers_and_bad_entries() -> None:
 
 def test_bars_payload_has_every_canonical_label_with_its_colour() -> None:
     view = CameraView(CAM, tracks(captured_ms=900, probs={"happy": 0.6, "contempt": 0.4}))
-    payload = bars_payload([view], now_ms=1_000)
+    payload = bars_payload([view], now_ms=1_000, shown_fps={"cam1": 4.5})
     cam = payload["cameras"][0]
     assert cam["name"] == "cam1" and cam["latency_ms"] == 100
+    assert cam["fps"] == 9.5 and cam["shown_fps"] == 4.5  # frames in vs annotated frames shown
+    assert bars_payload([view], now_ms=1_000)["cameras"][0]["shown_fps"] == 0.0
     bars = cam["tracks"][0]["bars"]
     assert [b[0] for b in bars] == [*CANONICAL_LABELS, "contempt"]
     assert dict((b[0], b[1]) for b in bars)["happy"] == 0.6
