@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from services.ui.app import create_app
 from services.ui.settings import UISettings
-from tests.integration.test_ui_support import FakePipeline, run_ingest
+from tests.integration.test_ui_support import FakePipeline, run_ingest, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -197,9 +197,11 @@ def test_a_video_that_fails_mid_way_fails_its_job_and_nothing_else(
         assert failed["files"] == {}
         assert api.get(f"/api/jobs/{bad_id}/files/annotated.mp4").status_code == 404
         assert done["status"] == "done", done
-        seq = api.get("/api/cameras").json()[0]["seq"]
-        time.sleep(0.5)
-        later = api.get("/api/cameras").json()[0]
-        assert later["name"] == "cam1" and later["status"] == "running" and later["seq"] > seq  # still live
+        seq = api.get("/api/cameras").json()[0]["seq"] or 0
+        later = wait_for(
+            lambda: (c := api.get("/api/cameras").json()[0])["seq"] and c["seq"] > seq and c,
+            what="the live camera to go on",
+        )
+        assert later["name"] == "cam1" and later["status"] == "running"  # type: ignore[index]
     summary = json.loads((tmp_path / "ui" / "jobs" / bad_id / "summary.json").read_text())
     assert summary["status"] == "failed"
