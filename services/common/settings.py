@@ -19,16 +19,16 @@ def default_instance() -> str:
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMOSTREAM_", extra="ignore", frozen=True)
 
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    log_level: str = "INFO"
-    instance: str = Field(default_factory=default_instance)
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="the Redis every service uses")
+    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    instance: str = Field(default_factory=default_instance, description="consumer name and health key id")
     stream_maxlen: int = Field(2000, ge=10, description="MAXLEN ~ on every stream")
     live_max_age_ms: int = Field(2500, ge=100, description="a live frame older than this is dropped")
     claim_idle_ms: int = Field(30_000, ge=100, description="pending entries idle this long are reclaimed")
     max_deliveries: int = Field(3, ge=1, description="after this many deliveries an entry goes to emo:dead")
     max_batch: int = Field(8, ge=1, description="entries read per stream per XREADGROUP")
     max_wait_ms: int = Field(20, ge=1, description="XREADGROUP BLOCK time")
-    health_ttl_s: int = Field(15, ge=2)
+    health_ttl_s: int = Field(15, ge=2, description="TTL of the health key; --check fails after it")
     torch_threads: int = Field(
         0, ge=0, description="torch CPU threads per model service (0: cores/4, at least 1)"
     )

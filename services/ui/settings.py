@@ -11,8 +11,8 @@ from services.common.settings import CommonSettings
 
 
 class UISettings(CommonSettings):
-    host: str = "127.0.0.1"
-    port: int = Field(7860, ge=1, le=65535)
+    host: str = Field("127.0.0.1", description="dashboard address (0.0.0.0: every interface)")
+    port: int = Field(7860, ge=1, le=65535, description="dashboard port")
     mjpeg_fps: float = Field(10, gt=0, le=60, description="MJPEG frames per second per viewer (at most)")
     poll_hz: float = Field(12, gt=0, le=60, description="how often the shared reader polls each camera")
     push_hz: float = Field(5, gt=0, le=30, description="how often the dashboard pushes bars to a browser")
@@ -30,7 +30,7 @@ class UISettings(CommonSettings):
     job_stall_timeout_s: float = Field(300, gt=0, description="a job without progress this long fails")
     webcam_idle_s: float = Field(15, gt=0, description="a webcam camera without frames this long is removed")
     webcam_frame_ttl_s: int = Field(20, ge=1, description="TTL of webcam frame JPEGs in Redis")
-    webcam_jpeg_quality: int = Field(85, ge=10, le=100)
+    webcam_jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality of webcam frames")
 
     @property
     def max_upload_bytes(self) -> int:
