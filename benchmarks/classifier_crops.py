@@ -99,8 +99,11 @@ def main() -> None:
         print(f"{f'margin {margin:.1f} align {align!s:<5}':<28} {plain:>7.4f} {tta:>8.4f}", flush=True)
 
     print("labelled stills: p(true label) per setting, * where it is the top label")
-    stills = {name: cv2.imread(str(args.media / name)) for name in STILLS}
-    stills = {name: img for name, img in stills.items() if img is not None}
+    stills: dict[str, np.ndarray] = {}
+    for name in STILLS:
+        still = cv2.imread(str(args.media / name))
+        if still is not None:
+            stills[name] = still
     print(f"{'crop':<28} " + " ".join(f"{name[:12]:>13}" for name in stills))
     for tta, align, margin in itertools.product((False, True), (False, True), MARGINS):
         model.flip_tta = tta

@@ -69,7 +69,7 @@ class HfEmotionModel:
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         location = str(path) if path.is_dir() else source
         try:
-            self.processor = AutoImageProcessor.from_pretrained(location)
+            self.processor = AutoImageProcessor.from_pretrained(location)  # type: ignore[no-untyped-call]
             net = AutoModelForImageClassification.from_pretrained(location)
         except (OSError, ValueError) as err:
             where = "directory" if path.is_dir() else "hub id (set HF_HUB_OFFLINE=0 and have network access)"

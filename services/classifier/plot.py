@@ -23,8 +23,7 @@ def confusion_image(result: EvalResult, title: str = "") -> np.ndarray:
     share = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     w = MARGIN_PX + k * CELL_PX + 20
     top = 70
-    img = np.full((top + k * CELL_PX + 20, w), 255, np.uint8)
-    img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    img: np.ndarray = np.full((top + k * CELL_PX + 20, w, 3), 255, np.uint8)
     font = cv2.FONT_HERSHEY_SIMPLEX
     cv2.putText(img, title, (10, 22), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     for i, label in enumerate(result.labels):

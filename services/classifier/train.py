@@ -143,7 +143,7 @@ def train(
                 net(augment(xt[idx], cfg, gen)), yt[idx], label_smoothing=cfg.label_smoothing
             )
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
             sched.step()
             total += loss.item() * len(idx)

@@ -156,7 +156,8 @@ def crop_aligned(
     side = max(1, round(max(x2 - x1, y2 - y1) * (1.0 + 2.0 * margin)))
     cx, cy = (x1 + x2) / 2.0, (y1 + y2) / 2.0
     matrix = cv2.getRotationMatrix2D((cx, cy), angle_deg, 1.0)
-    matrix[:, 2] += (side / 2.0 - cx, side / 2.0 - cy)
-    return cv2.warpAffine(
+    matrix[:, 2] += np.array([side / 2.0 - cx, side / 2.0 - cy])
+    crop: np.ndarray = cv2.warpAffine(
         frame_bgr, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
+    return crop
