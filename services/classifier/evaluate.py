@@ -48,7 +48,7 @@ def labelled_files(data_dir: Path, labels: Sequence[str]) -> dict[str, list[Path
     name maps to no canonical label, and ValueError when it maps to a label the model lacks.
     """
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"evaluation folder {data_dir} does not exist")
+        raise FileNotFoundError(f"image folder {data_dir} does not exist")
     files: dict[str, list[Path]] = {}
     for folder in sorted(p for p in data_dir.iterdir() if p.is_dir()):
         try:

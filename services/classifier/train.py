@@ -105,13 +105,15 @@ def save_native(net: MiniXception, out_dir: Path, flip_tta: bool, meta: dict[str
 
 def train(
     train_dir: Path,
-    val_dir: Path,
+    val_dir: Path | None,
     out_dir: Path,
     cfg: TrainConfig,
     limit: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, float]:
     """Train on ``train_dir``, keep the epoch with the best flip-TTA accuracy on ``val_dir`` in ``out_dir``.
+
+    ``val_dir`` None: a fixed random tenth of ``train_dir`` is held out for choosing the epoch.
 
     Returns ``{"val_accuracy", "val_accuracy_no_tta", "epoch", "minutes"}`` of the kept epoch.
     Raises as :func:`load_folder` does.
@@ -120,7 +122,12 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed)
     t0 = time.monotonic()
     x_train, y_train = load_folder(train_dir, limit)
-    x_val, y_val = load_folder(val_dir, None if limit is None else max(limit // 4, 1))
+    if val_dir is not None:
+        x_val, y_val = load_folder(val_dir, None if limit is None else max(limit // 4, 1))
+    else:  # hold out a fixed random tenth of the training folder for choosing the epoch
+        held = np.zeros(len(x_train), dtype=bool)
+        held[np.random.default_rng(cfg.seed).permutation(len(x_train))[: max(1, len(x_train) // 10)]] = True
+        x_val, y_val, x_train, y_train = x_train[held], y_train[held], x_train[~held], y_train[~held]
     log(f"loaded train={len(x_train)} val={len(x_val)} in {time.monotonic() - t0:.0f} s")
     net = load_mini_xception(device="cpu").net if cfg.init == "fer" else MiniXception()
     best = {"val_accuracy": accuracy(net, x_val, y_val, True), "epoch": 0.0}

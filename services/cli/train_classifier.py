@@ -9,7 +9,10 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="training folder, one subfolder per label")
     parser.add_argument(
-        "--val", type=Path, required=True, help="validation folder used to keep the best epoch"
+        "--val",
+        type=Path,
+        default=None,
+        help="validation folder that picks the epoch (default: 10%% of --data)",
     )
     parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     parser.add_argument("--epochs", type=int, default=8)

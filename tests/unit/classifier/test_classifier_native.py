@@ -147,3 +147,11 @@ def test_bundled_names_choose_flip_averaging(name: str, flip_tta: bool) -> None:
     model = load_model(name, device="cpu")
     assert isinstance(model, MiniXceptionModel)
     assert model.flip_tta is flip_tta
+
+
+def test_train_without_a_validation_folder_holds_out_a_tenth(tmp_path: Path) -> None:
+    data = image_folder(tmp_path / "data", ["sad", "fear"], per_label=10)
+    lines: list[str] = []
+    train(data, None, tmp_path / "out", TrainConfig(epochs=1, batch_size=8, init="scratch"), log=lines.append)
+    assert lines[0].startswith("loaded train=18 val=2")
+    assert (tmp_path / "out" / NATIVE_WEIGHTS).is_file()
