@@ -48,12 +48,18 @@ def main() -> None:
     parser.add_argument("--model", default="mini-xception")
     parser.add_argument("--media", type=Path, default=root / "media")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--video", default="WolfgangLanger_Pexels.mp4", help="unlabelled video in --media")
+    parser.add_argument("--video-frames", type=int, default=240)
+    parser.add_argument("--only-video", action="store_true", help="skip FER2013 and the stills")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     model = load_model(args.model, device="cpu")
     assert isinstance(model, MiniXceptionModel), "flip TTA is switched here on mini-Xception models only"
     detector = MtcnnDetector(min_face_size=20, max_side_px=None, device="cpu")
+    if args.only_video:
+        video_stability(model, args.media / args.video, args.video_frames)
+        return
 
     files = stratified_subset(labelled_files(args.data, CANONICAL_LABELS), args.limit)
     items = [(p, CANONICAL_LABELS.index(label)) for label, paths in files.items() for p in paths]
@@ -121,6 +127,40 @@ def main() -> None:
             cells.append(f"{probs[k]:>12.3f}{'*' if probs.argmax() == k else ' '}")
         label = f"margin {margin:.1f} align {align!s:<5} flip {tta!s:<5}"
         print(f"{label:<28} " + " ".join(cells), flush=True)
+    video_stability(model, args.media / args.video, args.video_frames)
+
+
+def video_stability(model: MiniXceptionModel, path: Path, n_frames: int) -> None:
+    """Unlabelled video: how often the top label changes between consecutive frames, per crop setting.
+
+    The face moves and changes expression, so this is no accuracy; a crop that makes the model jump
+    between labels from frame to frame, with the same face, shows here as a higher change rate.
+    """
+    detector = MtcnnDetector(min_face_size=20, max_side_px=640, device="cpu")
+    cap = cv2.VideoCapture(str(path))
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    frames = 0
+    while frames < n_frames:
+        ok, img = cap.read()
+        if not ok:
+            break
+        frames += 1
+        dets = detector.detect([img])[0]
+        if len(dets):
+            best = int(dets.scores.argmax())
+            found.append((img, dets.boxes_xyxy[best], dets.landmarks_xy[best]))
+    cap.release()
+    print(f"video {path.name}: {frames} frames, a face in {len(found)}")
+    print(f"{'crop':<36} {'label changes/frame':>19} {'mean top prob':>13}  top labels")
+    for tta, align, margin in itertools.product((False, True), (False, True), (0.0, 0.1, 0.2, 0.4)):
+        model.flip_tta = tta
+        probs = model.predict([cut(img, box, marks, margin, align) for img, box, marks in found])
+        top = probs.argmax(1)
+        changes = float((top[1:] != top[:-1]).mean()) if len(top) > 1 else 0.0
+        counts = np.bincount(top, minlength=len(CANONICAL_LABELS))
+        shares = " ".join(f"{CANONICAL_LABELS[k]} {c / len(top):.2f}" for k, c in enumerate(counts) if c)
+        label = f"margin {margin:.1f} align {align!s:<5} flip {tta!s:<5}"
+        print(f"{label:<36} {changes:>19.3f} {probs.max(1).mean():>13.3f}  {shares}", flush=True)
 
 
 if __name__ == "__main__":

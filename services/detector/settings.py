@@ -11,7 +11,9 @@ class DetectorSettings(CommonSettings):
     min_score: float = Field(0.9, ge=0, le=1, description="faces below this confidence are dropped")
     min_size_px: float = Field(24, ge=0, description="faces whose shorter side is smaller are dropped")
     max_side_px: int = Field(640, ge=64, description="frames are downscaled to this longer side to detect")
-    crop_margin: float = Field(0.2, ge=0, le=1, description="margin around a face crop, fraction of box size")
+    crop_margin: float = Field(
+        0.0, ge=0, le=1, description="margin around a face crop, fraction of box size (docs/classifier.md)"
+    )
     align_faces: bool = Field(
         False, description="rotate each face crop so the eyes are level (benchmarks/classifier_crops.py)"
     )
