@@ -22,7 +22,10 @@ SUBCOMMANDS: dict[str, dict[str, str]] = {
 }
 
 
-MODEL_HELP = "emotion model: 'mini-xception' (default) or a checkpoint directory / hub id"
+MODEL_HELP = (
+    "emotion model: 'mini-xception' (default, flip-averaged), 'mini-xception-fer', a checkpoint directory"
+    " or a Hugging Face hub id"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("up", help="run the whole stack (embedded Redis, sample cameras by default)")
     p.add_argument("--port", type=int, default=7860, help="dashboard port (default 7860)")
     p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument(
         "--source",
         action="append",
