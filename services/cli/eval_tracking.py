@@ -133,7 +133,7 @@ def emotions_of_video(video: Path, cache: Path | None = None, batch: int = 8) ->
             )
             for i in range(len(chunk))
         ]
-        faces = [faces_stage._faces(m, img, d) for m, img, d in zip(msgs, chunk, found, strict=True)]
+        faces = [faces_stage.faces(m, img, d) for m, img, d in zip(msgs, chunk, found, strict=True)]
         for result in classifier.classify(faces):
             if not isinstance(result, Emotions):
                 raise RuntimeError(f"classifier failed: {result}")

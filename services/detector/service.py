@@ -67,7 +67,7 @@ class DetectorHandler:
         if pending:
             found = self.detector.detect([image for _, _, image in pending])
             for (i, msg, image), dets in zip(pending, found, strict=True):
-                out[i] = self._faces(msg, image, dets)
+                out[i] = self.faces(msg, image, dets)
         return out
 
     def _crop(self, image: np.ndarray, box: np.ndarray, marks: np.ndarray) -> np.ndarray:
@@ -75,7 +75,7 @@ class DetectorHandler:
             return crop_aligned(image, box, marks, self.settings.crop_margin)
         return crop_with_margin(image, box, self.settings.crop_margin)
 
-    def _faces(self, msg: Frame, image: np.ndarray, dets: FaceDetections) -> Faces:
+    def faces(self, msg: Frame, image: np.ndarray, dets: FaceDetections) -> Faces:
         dets = filter_faces(dets, self.settings.min_score, self.settings.min_size_px)
         faces = tuple(
             Face(
