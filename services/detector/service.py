@@ -76,6 +76,7 @@ class DetectorHandler:
         return crop_with_margin(image, box, self.settings.crop_margin)
 
     def faces(self, msg: Frame, image: np.ndarray, dets: FaceDetections) -> Faces:
+        """The Faces message of one frame: the detections that pass the filters, each with its crop."""
         dets = filter_faces(dets, self.settings.min_score, self.settings.min_size_px)
         faces = tuple(
             Face(
