@@ -30,8 +30,9 @@ test-unit: install
 	$(PY) -m pytest -q tests/unit
 
 lint: install
-	$(VENV)/bin/ruff format --check services tests
-	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests benchmarks
+	$(VENV)/bin/ruff check services tests benchmarks
+	$(VENV)/bin/mypy services
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -51,8 +51,8 @@ def analyze(
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(
         f"emostream analyze: {summary['frames']} frames in {processing_s:.1f} s "
-        f"({summary['processing_fps']} fps), {len(summary['tracks'])} tracks -> {out}"
-    )  # type: ignore[arg-type]
+        f"({summary['processing_fps']} fps), {len(summary['tracks'])} tracks -> {out}"  # type: ignore[arg-type]
+    )
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any, cast
 
 import msgspec
 
@@ -16,13 +17,13 @@ class SchemaError(ValueError):
     """An entry that is not a valid message of a known type and version."""
 
 
-def encode(message: Message) -> dict[str, bytes]:
+def encode(message: Message) -> dict[Any, Any]:
     """Encode a message into the fields of one stream entry."""
     name = WIRE_NAMES[type(message)]
     return {"type": name.encode(), "v": str(TYPES[name][1]).encode(), "body": _encoder.encode(message)}
 
 
-def _text(fields: Mapping[bytes | str, bytes | str], key: str) -> str:
+def _text(fields: Mapping[Any, Any], key: str) -> str:
     raw = fields.get(key.encode(), fields.get(key))
     if raw is None:
         raise SchemaError(f"entry has no {key!r} field")
@@ -32,7 +33,7 @@ def _text(fields: Mapping[bytes | str, bytes | str], key: str) -> str:
         raise SchemaError(f"entry field {key!r} is not UTF-8 text: {raw!r}") from None
 
 
-def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
+def decode(fields: Mapping[Any, Any]) -> Message:
     """Decode the fields of a stream entry.
 
     Raises :class:`SchemaError` for an unknown type, an unsupported version, a body that is not
@@ -49,7 +50,7 @@ def decode(fields: Mapping[bytes | str, bytes | str]) -> Message:
     if not isinstance(body, bytes):
         raise SchemaError(f"{name!r} entry has no binary body")
     try:
-        message: Message = _decoders[name].decode(body)
+        message = cast(Message, _decoders[name].decode(body))
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise SchemaError(f"bad {name!r} body: {exc}") from exc
     return message

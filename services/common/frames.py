@@ -33,6 +33,7 @@ def publish_frame(
     pipe = client.pipeline(transaction=True)
     pipe.set(ref.frame_key, jpeg, ex=ttl_s if mode == "live" else None)
     pipe.xadd(keys.stream("frames", camera_id), codec.encode(ref), maxlen=maxlen, approximate=True)
-    pipe.hset(keys.camera(camera_id), mapping={"next_seq": seq + 1, "last_ms": captured_ms, **(status or {})})
+    fields: dict[str, str | int | float] = {"next_seq": seq + 1, "last_ms": captured_ms, **(status or {})}
+    pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]
     pipe.execute()
     return ref

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -99,7 +99,7 @@ def collect(
         if stop is not None and stop.is_set():
             raise JobError("cancelled")
         reply = client.xread({stream: last_id}, count=256, block=500)
-        for _, items in reply or []:
+        for _, items in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or []):
             for entry_id, fields in items:
                 last_id = entry_id
                 msg = codec.decode(fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 
@@ -86,9 +87,8 @@ class StreamClient:
                 raise
             self._grouped.clear()  # a stream was deleted (camera removed, job cleaned): recreate lazily
             return []
-        return [
-            self.to_entry(_text(s), eid, f) for s, items in reply or [] for eid, f in items if f is not None
-        ]
+        replies = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]], reply or [])
+        return [self.to_entry(_text(s), eid, f) for s, items in replies for eid, f in items if f is not None]
 
     def claim(
         self, streams: Iterable[str], min_idle_ms: int, max_deliveries: int, count: int = 32
@@ -172,5 +172,5 @@ def backlog(client: redis.Redis, stream: str, group: str, limit: int) -> int:
         if _text(info["name"]) == group:
             last = _text(info["last-delivered-id"])
             undelivered = client.xrange(stream, min=f"({last}", max="+", count=limit)
-            return int(info["pending"]) + len(undelivered)
+            return int(info["pending"]) + len(cast(list[object], undelivered))
     return int(client.xlen(stream))  # no consumer yet: everything waits

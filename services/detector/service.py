@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import redis
@@ -61,7 +62,7 @@ class DetectorHandler:
                 out[i] = skip_of(msg, "detector", "frame expired before detection")
                 continue
             try:
-                pending.append((i, msg, decode_jpeg(blob)))
+                pending.append((i, msg, decode_jpeg(cast(bytes, blob))))
             except ValueError as exc:
                 out[i] = exc
         if pending:
