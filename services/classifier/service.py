@@ -12,7 +12,7 @@ import numpy as np
 
 from services.classifier.model import EmotionModel
 from services.common.image import decode_jpeg
-from services.common.schema import Emotions, FaceEmotion, Faces, Message
+from services.common.schema import Emotions, FaceEmotion, Faces, Message, carried
 from services.common.streams import Batch, Entry
 from services.common.worker import map_stage
 
@@ -62,12 +62,7 @@ class ClassifierHandler:
                 continue
             rows = per_msg.get(i, [])
             out[i] = Emotions(
-                camera_id=result.camera_id,
-                seq=result.seq,
-                captured_ms=result.captured_ms,
-                mode=result.mode,
-                frame_key=result.frame_key,
-                size_wh=result.size_wh,
+                **carried(result),
                 model=self.model_name,
                 faces=tuple(
                     FaceEmotion(

@@ -10,7 +10,7 @@ Every message carries the identity triple ``camera_id``, ``seq`` (monotonic per 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -89,6 +89,19 @@ class End(Header, frozen=True, kw_only=True):
 
 
 Message = Frame | Faces | Emotions | Tracks | Skip | End
+
+
+def carried(msg: Frame | Faces | Emotions) -> dict[str, Any]:
+    """The fields a stage copies unchanged from its input message into its output message."""
+    return {
+        "camera_id": msg.camera_id,
+        "seq": msg.seq,
+        "captured_ms": msg.captured_ms,
+        "mode": msg.mode,
+        "frame_key": msg.frame_key,
+        "size_wh": msg.size_wh,
+    }
+
 
 #: wire name -> (type, current version)
 TYPES: dict[str, tuple[type[msgspec.Struct], int]] = {

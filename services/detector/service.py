@@ -11,7 +11,7 @@ import numpy as np
 import redis
 
 from services.common.image import decode_jpeg, encode_jpeg
-from services.common.schema import Face, Faces, Frame, Message
+from services.common.schema import Face, Faces, Frame, Message, carried
 from services.common.streams import Batch, Entry
 from services.common.worker import map_stage, skip_of
 from services.detector.settings import DetectorSettings
@@ -88,12 +88,4 @@ class DetectorHandler:
             )
             for box, score, marks in zip(dets.boxes_xyxy, dets.scores, dets.landmarks_xy, strict=True)
         )
-        return Faces(
-            camera_id=msg.camera_id,
-            seq=msg.seq,
-            captured_ms=msg.captured_ms,
-            mode=msg.mode,
-            frame_key=msg.frame_key,
-            size_wh=msg.size_wh,
-            faces=faces,
-        )
+        return Faces(**carried(msg), faces=faces)

@@ -32,7 +32,7 @@ from typing import Any
 import redis
 
 from services.common import keys
-from services.common.schema import Emotions, End, Mode, Skip, Track, Tracks
+from services.common.schema import Emotions, End, Mode, Skip, Track, Tracks, carried
 from services.common.streams import Batch, Entry
 from services.common.worker import Worker
 from services.tracker.settings import TrackerSettings
@@ -207,15 +207,7 @@ class TrackerHandler:
                     batch.outputs.append(
                         (
                             out,
-                            Tracks(
-                                camera_id=camera_id,
-                                seq=seq,
-                                captured_ms=msg.captured_ms,
-                                mode=msg.mode,
-                                frame_key=msg.frame_key,
-                                size_wh=msg.size_wh,
-                                tracks=tuple(track_of(v) for v in views),
-                            ),
+                            Tracks(**carried(msg), tracks=tuple(track_of(v) for v in views)),
                         )
                     )
                     self.stats["frames"] += 1

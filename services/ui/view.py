@@ -9,13 +9,15 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from services.common import codec
 from services.common.annotate import hex_colour
 from services.common.labels import CANONICAL_LABELS
 from services.common.registry import Camera
 from services.common.schema import Frame, Track, Tracks
+
+M = TypeVar("M", Tracks, Frame)
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,8 @@ class CameraView:
     drawn_latency_ms: int | None = None  # now - captured_ms when the UI first saw ``tracks`` (round trip)
 
 
-def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> tuple[str, Tracks] | None:
-    """The newest ``Tracks`` message of XREVRANGE entries (newest first), skipping markers and bad entries."""
+def newest(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]], kind: type[M]) -> tuple[str, M] | None:
+    """The newest message of ``kind`` among XREVRANGE entries (newest first), skipping others and bad ones."""
     for entry_id, fields in entries:
         if not fields:
             continue
@@ -38,23 +40,20 @@ def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> tu
             message = codec.decode(fields)
         except codec.SchemaError:
             continue
-        if isinstance(message, Tracks):
+        if isinstance(message, kind):
             return (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)), message
     return None
 
 
+def latest_tracks(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> tuple[str, Tracks] | None:
+    """The newest ``Tracks`` message and its entry id."""
+    return newest(entries, Tracks)
+
+
 def latest_frame(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> Frame | None:
-    """The newest ``Frame`` reference of XREVRANGE entries on ``emo:frames:{cam}``."""
-    for _, fields in entries:
-        if not fields:
-            continue
-        try:
-            message = codec.decode(fields)
-        except codec.SchemaError:
-            continue
-        if isinstance(message, Frame):
-            return message
-    return None
+    """The newest ``Frame`` reference on ``emo:frames:{cam}``."""
+    found = newest(entries, Frame)
+    return found[1] if found else None
 
 
 def track_json(track: Track) -> dict[str, Any]:
