@@ -44,10 +44,11 @@ def server_binary() -> str:
 
 
 class EmbeddedRedis:
-    """A private redis-server on a free loopback port; ``stop()`` (or the context exit) shuts it down."""
+    """A private redis-server on a loopback port (a free one unless given); ``stop()`` (or the context exit)
+    shuts it down."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._dir = tempfile.TemporaryDirectory(prefix="emostream-redis-")
         self.proc = subprocess.Popen(

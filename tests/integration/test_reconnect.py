@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import redis
 
-from services.cli.embedded_redis import free_port, server_binary
+from services.cli.embedded_redis import EmbeddedRedis, free_port
 from services.common import codec, keys, registry
 from services.common.schema import Frame, Message
 from services.common.settings import CommonSettings
@@ -19,34 +17,6 @@ from services.common.streams import Batch, Entry
 from services.common.worker import Worker, map_stage, now_ms
 
 pytestmark = pytest.mark.integration
-
-
-def start_server(port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            server_binary(),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    for _ in range(200):
-        try:
-            client.ping()
-            return proc
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 class Echo:
@@ -96,10 +66,10 @@ def wait_for(predicate: object, timeout_s: float = 10.0) -> bool:
     return False
 
 
-def test_worker_survives_a_redis_restart(tmp_path: Path) -> None:
+def test_worker_survives_a_redis_restart() -> None:
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
-    server = start_server(port, tmp_path)
+    server = EmbeddedRedis(port)
     client = redis.Redis.from_url(url)
     registry.add(client, "cam", "push:cam")
     settings = CommonSettings(redis_url=url, max_wait_ms=20, instance="w1")
@@ -112,12 +82,11 @@ def test_worker_survives_a_redis_restart(tmp_path: Path) -> None:
         publish(client, 0)
         assert wait_for(lambda: client.xlen(keys.stream("faces", "cam")) == 1)
 
-        server.terminate()
-        server.wait(10)
+        server.stop()
         time.sleep(1.5)  # the worker now fails to read: it must back off, not die
         assert thread.is_alive()
 
-        server = start_server(port, tmp_path)  # a fresh, empty server on the same address
+        server = EmbeddedRedis(port)  # a fresh, empty server on the same address
         registry.add(client, "cam", "push:cam")
         publish(client, 1)
         assert wait_for(lambda: client.xlen(keys.stream("faces", "cam")) == 1, 20), (
@@ -129,6 +98,5 @@ def test_worker_survives_a_redis_restart(tmp_path: Path) -> None:
     finally:
         worker.stop.set()
         thread.join(10)
-        server.terminate()
-        server.wait(10)
+        server.stop()
     assert not thread.is_alive(), "stop must end the worker after a reconnect too"
