@@ -7,36 +7,19 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from services.cli.stack import PIPELINE, Stack, stack
+from services.cli.stack import Stack
 from services.common.labels import CANONICAL_LABELS
 
 # the contract of the pipeline issue, spelled out rather than imported from the code under test
 CSV_HEAD = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "label", "confidence", "raw_label"]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-@pytest.fixture(scope="module")
-def services_up(redis_url: str) -> Iterator[Stack]:
-    """The four pipeline services, started once for the module; each analyze run finds them healthy."""
-    old = os.environ.get("EMOSTREAM_REDIS_URL")
-    os.environ["EMOSTREAM_REDIS_URL"] = redis_url
-    try:
-        with stack(PIPELINE) as running:
-            running.wait_healthy(180)
-            yield running
-    finally:
-        if old is None:
-            os.environ.pop("EMOSTREAM_REDIS_URL", None)
-        else:
-            os.environ["EMOSTREAM_REDIS_URL"] = old
 
 
 def run_analyze(redis_url: str, video: Path, out: Path) -> subprocess.CompletedProcess[str]:

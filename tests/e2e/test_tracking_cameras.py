@@ -4,15 +4,13 @@ real Redis): each generated clip keeps its identities, and each camera gets its 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
 from services.cli.eval_tracking import hyp_of, read_gt, tracking_metrics
-from services.cli.stack import PIPELINE, Stack, stack
+from services.cli.stack import Stack
 from services.common import keys, registry
 from services.common.jobs import collect
 from services.common.schema import Tracks
@@ -21,21 +19,6 @@ from tests.support import clips
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 CLIPS = ("crossing", "occlusion")
-
-
-@pytest.fixture(scope="module")
-def services_up(redis_url: str) -> Iterator[Stack]:
-    old = os.environ.get("EMOSTREAM_REDIS_URL")
-    os.environ["EMOSTREAM_REDIS_URL"] = redis_url
-    try:
-        with stack(PIPELINE) as running:
-            running.wait_healthy(180)
-            yield running
-    finally:
-        if old is None:
-            os.environ.pop("EMOSTREAM_REDIS_URL", None)
-        else:
-            os.environ["EMOSTREAM_REDIS_URL"] = old
 
 
 def test_two_cameras_at_once_keep_their_identities(
