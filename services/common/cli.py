@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from collections.abc import Callable
 
@@ -31,7 +30,3 @@ def service_main(
         signal.signal(sig, lambda *_: stop.set())
     run(stop)
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit("use python -m services.<name>")
