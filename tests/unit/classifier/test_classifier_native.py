@@ -11,12 +11,15 @@ import pytest
 import torch
 
 from services.classifier.loader import load_model
-from services.classifier.model import MiniXception, MiniXceptionModel, preprocess, to_rgb
+from services.classifier.model import EmoVGG, MiniXception, MiniXceptionModel, preprocess, to_rgb
 from services.classifier.train import (
     NATIVE_CONFIG,
     NATIVE_WEIGHTS,
     TrainConfig,
     augment,
+    build_net,
+    expected_calibration_error,
+    fit_temperature,
     load_folder,
     load_native,
     save_native,
@@ -98,7 +101,7 @@ def test_augment_keeps_shape_and_flip_only_mirrors() -> None:
     )
     gen = torch.Generator().manual_seed(0)
     assert augment(x, TrainConfig(), gen).shape == x.shape
-    flipped = augment(x, TrainConfig(rotate_deg=0, scale=0, shift=0), gen)
+    flipped = augment(x, TrainConfig(rotate_deg=0, scale=0, shift=0, erase=0), gen)
     for a, b in zip(flipped, x, strict=True):
         assert torch.allclose(a, b, atol=1e-5) or torch.allclose(a, b.flip(-1), atol=1e-5)
     assert not torch.allclose(flipped, x, atol=1e-5)  # 8 coin flips: some mirrored
@@ -155,3 +158,50 @@ def test_train_without_a_validation_folder_holds_out_a_tenth(tmp_path: Path) -> 
     train(data, None, tmp_path / "out", TrainConfig(epochs=1, batch_size=8, init="scratch"), log=lines.append)
     assert lines[0].startswith("loaded train=18 val=2")
     assert (tmp_path / "out" / NATIVE_WEIGHTS).is_file()
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels() -> None:
+    rng = np.random.default_rng(3)
+    true_logits = rng.normal(0, 2, (4000, 7))
+    p = torch.softmax(torch.from_numpy(true_logits), 1).numpy()
+    y = np.array([rng.choice(7, p=row) for row in p])
+    # the model is over-confident by a factor of 2.5: the fitted temperature undoes it
+    assert fit_temperature(true_logits * 2.5, y) == pytest.approx(2.5, rel=0.1)
+
+
+def test_expected_calibration_error() -> None:
+    probs = np.array([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.6, 0.4]])
+    # bin 0.9: accuracy 1/2 (gap 0.4); bin 0.6: accuracy 1/2 (gap 0.1); each half of the samples
+    assert expected_calibration_error(probs, np.array([0, 1, 0, 1])) == pytest.approx(0.25)
+    assert expected_calibration_error(np.array([[1.0, 0.0]]), np.array([0])) == pytest.approx(0.0)
+
+
+def test_augment_erases_one_rectangle_per_face() -> None:
+    x = torch.ones(16, 1, 48, 48)
+    cfg = TrainConfig(rotate_deg=0, scale=0, shift=0, erase=1.0)
+    out = augment(x, cfg, torch.Generator().manual_seed(0))
+    erased = (out == 0).flatten(1).float().mean(1)
+    assert ((erased > 0.005) & (erased < 0.25)).all()
+    assert (augment(x, TrainConfig(rotate_deg=0, scale=0, shift=0, erase=0.0), torch.Generator()) == 1).all()
+
+
+def test_emo_vgg_checkpoint_applies_its_temperature(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = EmoVGG((8, 8, 16, 16)).eval()
+    save_native(net, tmp_path / "a", False, {"widths": [8, 8, 16, 16]}, arch="emo-vgg")
+    save_native(net, tmp_path / "b", False, {"widths": [8, 8, 16, 16], "temperature": 3.0}, arch="emo-vgg")
+    crops = list(np.random.default_rng(1).integers(0, 256, (5, 60, 50), dtype=np.uint8))
+    plain, warm = load_native(tmp_path / "a", "cpu"), load_native(tmp_path / "b", "cpu")
+    assert plain.input_size == 48
+    logits = net(torch.from_numpy(preprocess(crops, 48)))
+    assert np.allclose(plain.predict(crops), torch.softmax(logits, 1).detach().numpy(), atol=1e-5)
+    assert np.allclose(warm.predict(crops), torch.softmax(logits / 3, 1).detach().numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("arch", "init", "message"),
+    [("emo-vgg", "fer", "from scratch"), ("resnet", "scratch", "unknown architecture")],
+)
+def test_build_net_refuses_what_it_cannot_build(arch: str, init: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build_net(arch, init=init)
