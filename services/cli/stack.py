@@ -1,17 +1,29 @@
-"""Bring up the services (and an embedded Redis when none is configured) for ``up`` and ``analyze``."""
+"""Bring up the services (and an embedded Redis when none is configured) for ``up`` and ``analyze``.
+
+The stack is one supervised runtime: a monitor thread watches every child for the whole run and
+restarts a crashed service within about a second, and the embedded Redis on the same port, password and
+data directory (its append-only file brings back what it held). SIGTERM, like Ctrl-C, stops everything:
+:class:`Interrupted` is raised in the main thread, and leaving the ``stack`` context stops every child and
+the embedded Redis, whatever stage start-up was in.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
 
 import redis
 
-from services.cli.embedded_redis import EmbeddedRedis
+from services.cli.embedded_redis import EmbeddedRedis, new_password
+from services.cli.settings import CliSettings
 from services.cli.supervisor import Supervisor
 from services.common import health
 
@@ -20,27 +32,71 @@ log = logging.getLogger(__name__)
 PIPELINE = ("ingest", "detector", "classifier", "tracker")
 
 
+class Interrupted(Exception):  # noqa: N818 -- it is what the user did, not an error of ours
+    """SIGTERM or SIGINT arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGINT raise :class:`Interrupted` in the main thread."""
+
+    def raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(signum)
+
+    old = {sig: signal.signal(sig, raise_interrupted) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 @dataclass
 class Stack:
     redis_url: str
     supervisor: Supervisor
     started: tuple[str, ...]
+    embedded: EmbeddedRedis | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
         """Block until every started service has a health key; raises TimeoutError naming the missing ones."""
         client = redis.Redis.from_url(self.redis_url)
         deadline = time.monotonic() + timeout_s
         missing = list(self.started)
-        while missing:
-            live = {name.split(":", 1)[0] for name in health.instances(client)}
-            missing = [s for s in self.started if s not in live]
-            if not missing:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"services not healthy after {timeout_s:.0f} s: {', '.join(missing)}")
+        try:
+            while missing:
+                with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                    live = {name.split(":", 1)[0] for name in health.instances(client)}
+                    missing = [s for s in self.started if s not in live]
+                if not missing:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"services not healthy after {timeout_s:.0f} s: {', '.join(missing)}")
+                time.sleep(0.3)
+        finally:
+            client.close()
+
+    def monitor(self) -> None:
+        """Until :attr:`stop`: restart a dead embedded Redis, then any exited service (with backoff)."""
+        redis_backoff = 0.5
+        while not self.stop.wait(0.25):
+            if self.embedded is not None and not self.embedded.alive():
+                try:
+                    self.embedded.restart()
+                    redis_backoff = 0.5
+                except RuntimeError as exc:
+                    log.error(
+                        "embedded redis did not restart error=%r retry_in_s=%.1f", str(exc), redis_backoff
+                    )
+                    self.stop.wait(redis_backoff)
+                    redis_backoff = min(redis_backoff * 2, 10.0)
+                    continue
             self.supervisor.poll()
-            time.sleep(0.3)
-        client.close()
 
 
 def model_env(model: str | None) -> dict[str, str]:
@@ -58,26 +114,42 @@ def running_services(redis_url: str) -> set[str]:
 
 @contextmanager
 def stack(
-    services: tuple[str, ...], env: dict[str, str] | None = None, only_missing: bool = False
+    services: tuple[str, ...],
+    env: dict[str, str] | None = None,
+    only_missing: bool = False,
+    redis_url: str | None = None,
+    data_dir: Path | None = None,
 ) -> Iterator[Stack]:
-    """Run ``services`` against ``EMOSTREAM_REDIS_URL`` or an embedded Redis; stop all on exit.
+    """Run ``services`` against ``redis_url`` (None: ``EMOSTREAM_REDIS_URL``) or, when that is empty, an
+    embedded Redis; stop all on exit.
 
-    With ``only_missing``, services that already have a live instance on that Redis are not started.
+    ``data_dir``: the embedded Redis keeps its append-only file there (None: a temporary directory that
+    lasts as long as the stack). With ``only_missing``, services that already have a live instance on an
+    external Redis are not started.
     """
-    url = os.environ.get("EMOSTREAM_REDIS_URL", "")
-    embedded = None if url else EmbeddedRedis()
-    url = url or (embedded.url if embedded else "")
-    wanted = services
-    if only_missing and embedded is None:
-        present = running_services(url)
-        wanted = tuple(s for s in services if s not in present)
-    supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, **(env or {})})
-    for name in wanted:
-        supervisor.add(name)
+    if redis_url is None:
+        redis_url = CliSettings().redis_url
+    embedded = None if redis_url else EmbeddedRedis(data_dir=data_dir, password=new_password())
     try:
-        supervisor.start()
-        yield Stack(url, supervisor, wanted)
+        url = redis_url or (embedded.url if embedded else "")
+        wanted = services
+        if only_missing and embedded is None:
+            present = running_services(url)
+            wanted = tuple(s for s in services if s not in present)
+        supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, **(env or {})})
+        for name in wanted:
+            supervisor.add(name)
+        running = Stack(url, supervisor, wanted, embedded)
+        watcher = threading.Thread(target=running.monitor, name="supervisor", daemon=True)
+        try:
+            supervisor.start()
+            watcher.start()
+            yield running
+        finally:
+            running.stop.set()
+            if watcher.is_alive():
+                watcher.join(10)
+            supervisor.stop()
     finally:
-        supervisor.stop()
         if embedded is not None:
             embedded.stop()

@@ -6,12 +6,23 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+
+#: a child whose supervisor is gone (even SIGKILLed) stops by itself: see ``common.cli.service_main``
+PARENT_PID_ENV = "EMOSTREAM_PARENT_PID"
+
+
+def instance_name(service: str, replica: int = 0) -> str:
+    """The stable consumer and health name of a supervised child: the same after each of its restarts, so
+    a restarted worker finds its own pending entries (and the tracker its own leases) at once."""
+    return f"{socket.gethostname()}-{service}-{replica}-{os.getpid()}"
 
 
 @dataclass
@@ -26,19 +37,33 @@ class Child:
 
 
 class Supervisor:
-    """Starts each child in its own process group so that stopping leaves no grandchild behind."""
+    """Starts each child in its own process group so that stopping leaves no grandchild behind.
+
+    Thread-safe: a monitor thread may :meth:`poll` while another thread calls :meth:`stop`.
+    """
 
     def __init__(self, base_env: dict[str, str]) -> None:
         self.base_env = base_env
         self.children: list[Child] = []
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def add(self, name: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
         args = [sys.executable, "-m", f"services.{name}", *(extra_args or [])]
-        self.children.append(Child(name, args, {**os.environ, **self.base_env, **(env or {})}))
+        replica = sum(1 for c in self.children if c.name == name)
+        child_env = {
+            "EMOSTREAM_INSTANCE": instance_name(name, replica),
+            PARENT_PID_ENV: str(os.getpid()),
+            **self.base_env,
+            **(env or {}),
+        }
+        self.children.append(Child(name, args, {**os.environ, **child_env}))
 
     def start(self) -> None:
-        for child in self.children:
-            self._spawn(child)
+        with self._lock:
+            for child in self.children:
+                if not self._stopping:
+                    self._spawn(child)
 
     def _spawn(self, child: Child) -> None:
         child.proc = subprocess.Popen(child.args, env=child.env, start_new_session=True)
@@ -46,30 +71,40 @@ class Supervisor:
         log.info("started service=%s pid=%d", child.name, child.proc.pid)
 
     def poll(self) -> None:
-        """Restart children that exited, with backoff (1, 2, 4 ... 30 s; reset after a minute up)."""
-        now = time.monotonic()
-        for child in self.children:
-            if child.proc is None or child.proc.poll() is None:
-                continue
-            if child.next_start_s == 0.0:
-                if now - child.started_s > 60:
-                    child.restarts = 0
-                child.restarts += 1
-                delay = min(30.0, 2.0 ** (child.restarts - 1))
-                child.next_start_s = now + delay
-                log.warning(
-                    "service exited service=%s code=%s restart_in_s=%.0f",
-                    child.name,
-                    child.proc.returncode,
-                    delay,
-                )
-            elif now >= child.next_start_s:
-                child.next_start_s = 0.0
-                self._spawn(child)
+        """Restart children that exited, with backoff (0.5, 1, 2 ... 30 s; reset after a minute up)."""
+        with self._lock:
+            if self._stopping:
+                return
+            now = time.monotonic()
+            for child in self.children:
+                if child.proc is None or child.proc.poll() is None:
+                    continue
+                if child.next_start_s == 0.0:
+                    if now - child.started_s > 60:
+                        child.restarts = 0
+                    child.restarts += 1
+                    delay = min(30.0, 0.5 * 2.0 ** (child.restarts - 1))
+                    child.next_start_s = now + delay
+                    log.warning(
+                        "service exited service=%s code=%s restart_in_s=%.1f",
+                        child.name,
+                        child.proc.returncode,
+                        delay,
+                    )
+                elif now >= child.next_start_s:
+                    child.next_start_s = 0.0
+                    self._spawn(child)
+
+    def pids(self) -> dict[str, int]:
+        """``{service: pid}`` of the children running now."""
+        with self._lock:
+            return {c.name: c.proc.pid for c in self.children if c.proc is not None and c.proc.poll() is None}
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM every child's process group, wait up to ``timeout_s``, then SIGKILL what is left."""
-        running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
+        with self._lock:
+            self._stopping = True
+            running = [c.proc for c in self.children if c.proc is not None and c.proc.poll() is None]
         for proc in running:
             _signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 
 import redis
 
 from services.cli.samples import DEMO_CAMERAS, ensure_samples
-from services.cli.stack import PIPELINE, model_env, stack
+from services.cli.settings import CliSettings
+from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
 from services.common import registry
+from services.common.sources import source_loops
 
 log = logging.getLogger(__name__)
 
@@ -28,22 +29,25 @@ def parse_sources(items: list[str]) -> dict[str, str]:
 
 
 def up(port: int, sources: dict[str, str], host: str = "127.0.0.1", model: str | None = None) -> int:
-    if not sources:
-        media = ensure_samples()
-        sources = {name: str(media / file) for name, file in DEMO_CAMERAS.items()}
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    """Run the stack until SIGINT or SIGTERM (also during start-up); every child is stopped on the way out.
+
+    The embedded Redis keeps its data in ``EMOSTREAM_DATA_DIR/redis``: cameras added at run time and
+    unfinished video jobs come back with the next ``up``.
+    """
+    settings = CliSettings()
     env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_HOST": host, **model_env(model)}
-    with stack((*PIPELINE, "ui"), env=env) as running:
-        client = redis.Redis.from_url(running.redis_url)
-        for name, uri in sources.items():
-            registry.add(client, name, uri, mode="live", loop=not uri.strip().isdigit() and "://" not in uri)
-        print(
-            f"emostream: redis at {running.redis_url}; dashboard on http://{host}:{port}/ ; Ctrl-C stops",
-            flush=True,
-        )
-        while not stop.wait(0.5):
-            running.supervisor.poll()
+    try:
+        with interruptible():
+            if not sources:
+                media = ensure_samples()
+                sources = {name: str(media / file) for name, file in DEMO_CAMERAS.items()}
+            with stack((*PIPELINE, "ui"), env=env, data_dir=settings.data_dir / "redis") as running:
+                client = redis.Redis.from_url(running.redis_url)
+                for name, uri in sources.items():
+                    registry.add(client, name, uri, mode="live", loop=source_loops(uri))
+                where = "embedded redis" if running.embedded else f"redis at {running.redis_url}"
+                print(f"emostream: {where}; dashboard on http://{host}:{port}/ ; Ctrl-C stops", flush=True)
+                threading.Event().wait()
+    except Interrupted:
         print("emostream: stopping", flush=True)
     return 0

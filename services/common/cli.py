@@ -7,7 +7,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from services.common import health, log, metrics
+from services.common import health, log, metrics, watchdog
 from services.common.settings import CommonSettings
 
 
@@ -19,14 +19,17 @@ def service_main(
     SIGTERM and SIGINT set ``stop``; ``run`` finishes its current batch and returns.
     """
     parser = argparse.ArgumentParser(prog=f"emostream run {name}")
-    parser.add_argument("--check", action="store_true", help="exit 0 if an instance is healthy, else 1")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 0 if this instance (this host's) is healthy, else 1"
+    )
     args = parser.parse_args(argv)
     if args.check:
-        return health.check(settings.redis_url, name)
+        return health.check(settings.redis_url, name, settings.instance_for_check())
     log.setup(settings.log_level, name)
     metrics.serve(settings.metrics_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    watchdog.start(settings.watchdog_s, stop, settings.parent_pid)
     run(stop)
     return 0

@@ -29,12 +29,14 @@ def instances(client: redis.Redis, service: str = "*") -> dict[str, dict[str, An
     return found
 
 
-def check(redis_url: str, service: str, instance: str | None = None) -> int:
-    """Exit status for container health checks: 0 when a live health key exists, else 1."""
+def check(redis_url: str, service: str, instance: str = "*") -> int:
+    """Exit status for container health checks: 0 when a live health key of ``service`` whose instance
+    matches ``instance`` (a name or a glob pattern) exists, else 1. Another replica's key never counts
+    for this one when ``instance`` names it, so a stuck replica fails its own check."""
     try:
         client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-        if instance:
+        if not any(ch in instance for ch in "*?["):
             return 0 if client.exists(keys.health(service, instance)) else 1
-        return 0 if instances(client, service) else 1
+        return 0 if next(client.scan_iter(match=keys.health(service, instance), count=200), None) else 1
     except redis.RedisError:
         return 1

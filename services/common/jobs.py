@@ -1,10 +1,16 @@
-"""File jobs: collect a job's tracks from Redis and write its outputs (annotated video, CSV, summary).
+"""File jobs: the one job runner of ``emostream analyze`` and the UI's video jobs.
 
-Used by ``emostream analyze`` and by the UI's video jobs, so both produce the same files.
+A job is a :class:`JobRecord` in Redis (``keys.job``), so any UI replica serves any job and a restart
+loses none. :func:`run_job` registers the video as a file camera, collects its tracks stream into a
+journal on disk (``{out}/.journal``: a process that dies mid-job resumes from it, and redeliveries are
+dropped by ``seq``, so each frame appears exactly once), then writes the outputs: ``annotated.mp4``,
+``tracks.csv``, ``timeline.json`` and ``summary.json``. Whoever runs a job holds its owner key
+(``keys.job_owner``), renewed while it runs; a job whose owner is gone is taken over by another runner.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -17,6 +23,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import cv2
+import msgspec
 import numpy as np
 import redis
 
@@ -78,38 +85,101 @@ class H264Writer:
         self._gen.close()
 
 
+class Journal:
+    """Append-only record of the tracks entries a job has collected: ``(entry_id, fields)`` as msgpack,
+    each behind a 4-byte length. A torn last record (the process died while writing it) is ignored."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def load(self) -> list[tuple[str, dict[bytes, bytes]]]:
+        if self.path is None or not self.path.is_file():
+            return []
+        data = self.path.read_bytes()
+        records: list[tuple[str, dict[bytes, bytes]]] = []
+        pos = 0
+        while pos + 4 <= len(data):
+            size = int.from_bytes(data[pos : pos + 4], "big")
+            if pos + 4 + size > len(data):
+                break
+            try:
+                entry_id, fields = msgspec.msgpack.decode(data[pos + 4 : pos + 4 + size])
+                records.append((str(entry_id), dict(fields)))
+            except (msgspec.DecodeError, TypeError, ValueError):
+                break
+            pos += 4 + size
+        if pos < len(data):  # cut the torn tail, so later appends follow a whole record
+            with open(self.path, "r+b") as fh:
+                fh.truncate(pos)
+        return records
+
+    def append(self, records: list[tuple[str, dict[bytes, bytes]]]) -> None:
+        if self.path is None or not records:
+            return
+        blob = b"".join(
+            len(raw).to_bytes(4, "big") + raw for raw in (msgspec.msgpack.encode(list(r)) for r in records)
+        )
+        with open(self.path, "ab") as fh:
+            fh.write(blob)
+            fh.flush()
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
 def collect(
     client: redis.Redis,
     camera_id: str,
     stall_timeout_s: float,
     on_progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
+    journal: Journal | None = None,
 ) -> JobResult:
-    """Read the job's tracks stream from the start until its End marker.
+    """Read the job's tracks stream until its End marker, from where ``journal`` left off (else the start).
 
-    ``on_progress(done, total)`` is called as frames complete (``total`` 0 while unknown). Raises
-    :class:`JobError` after ``stall_timeout_s`` without progress, or when ``stop`` is set.
+    Idempotent on ``seq``: a redelivered frame is kept once. Redis outages are waited out (they count
+    towards the stall). ``on_progress(done, total)`` is called as frames complete (``total`` 0 while
+    unknown). Raises :class:`JobError` after ``stall_timeout_s`` without progress, or when ``stop`` is set.
     """
     result = JobResult()
+    journal = journal or Journal(None)
     stream = keys.stream("tracks", camera_id)
-    last_id: bytes | str = "0"
+    last_id = "0"
+
+    def take(entry_id: str, fields: dict[bytes, bytes]) -> bool:
+        msg = codec.decode(fields)
+        if isinstance(msg, End):
+            result.end = msg
+            return True
+        if isinstance(msg, Tracks | Skip) and msg.seq not in result.frames:
+            result.frames[msg.seq] = msg
+            return True
+        return False
+
+    for entry_id, fields in journal.load():
+        take(entry_id, fields)
+        last_id = entry_id
     last_progress = time.monotonic()
     total = 0
     while result.end is None:
         if stop is not None and stop.is_set():
             raise JobError("cancelled")
-        reply = client.xread({stream: last_id}, count=256, block=500)
-        for _, items in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or []):
-            for entry_id, fields in items:
-                last_id = entry_id
-                msg = codec.decode(fields)
-                if isinstance(msg, End):
-                    result.end = msg
-                elif isinstance(msg, Tracks | Skip) and msg.seq not in result.frames:
-                    result.frames[msg.seq] = msg
-                    last_progress = time.monotonic()
-        cam = registry.get(client, camera_id)
-        total = cam.total_frames if cam is not None and cam.total_frames else total
+        try:
+            reply = client.xread({stream: last_id}, count=256, block=500)
+            kept: list[tuple[str, dict[bytes, bytes]]] = []
+            for _, items in cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]], reply or []):
+                for raw_id, fields in items:
+                    last_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                    if take(last_id, fields):
+                        kept.append((last_id, fields))
+                        last_progress = time.monotonic()
+            journal.append(kept)
+            cam = registry.get(client, camera_id)
+            total = cam.total_frames if cam is not None and cam.total_frames else total
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("redis unavailable while collecting camera=%s error=%r", camera_id, str(exc))
+            time.sleep(0.5)
         if on_progress is not None:
             on_progress(len(result.frames), total)
         if time.monotonic() - last_progress > stall_timeout_s:
@@ -218,3 +288,277 @@ def cleanup(client: redis.Redis, camera_id: str) -> None:
     leftovers = list(client.scan_iter(match=f"frame:{camera_id}:*", count=1000))
     if leftovers:
         client.delete(*leftovers)
+
+
+JOB_STATUSES = ("queued", "running", "writing", "done", "failed")
+#: the files a job may serve, with their media types (``timeline.png`` is the UI's extra output)
+FILES = {
+    "annotated.mp4": "video/mp4",
+    "tracks.csv": "text/csv",
+    "summary.json": "application/json",
+    "timeline.json": "application/json",
+    "timeline.png": "image/png",
+}
+UNFINISHED = ("queued", "running", "writing")
+
+
+@dataclass
+class JobRecord:
+    """A file job as stored in Redis (``keys.job``). ``video`` and ``out`` are paths on the runner's disk."""
+
+    id: str
+    filename: str
+    video: str
+    out: str
+    status: str = "queued"  # queued | running | writing | done | failed
+    frames_done: int = 0
+    frames_total: int = 0
+    error: str = ""
+    created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
+    finished_ms: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def camera_id(self) -> str:
+        return f"job-{self.id}"
+
+    @property
+    def progress(self) -> float:
+        """0..1: frames through the pipeline; 1 only when the outputs are written."""
+        if self.status == "done":
+            return 1.0
+        if not self.frames_total:
+            return 0.0
+        return min(0.99, self.frames_done / self.frames_total)
+
+    def files(self) -> list[str]:
+        if self.status != "done":
+            return []
+        return [name for name in FILES if Path(self.out, name).is_file()]
+
+    def json(self) -> dict[str, Any]:
+        """What the REST API answers for the job."""
+        return {
+            "id": self.id,
+            "filename": self.filename,
+            "status": self.status,
+            "progress": round(self.progress, 4),
+            "frames_done": self.frames_done,
+            "frames_total": self.frames_total,
+            "error": self.error,
+            "created_ms": self.created_ms,
+            "finished_ms": self.finished_ms or None,
+            "files": {name: f"/api/jobs/{self.id}/files/{name}" for name in self.files()},
+            "summary": self.summary,
+        }
+
+    def to_redis(self) -> dict[str, str | int]:
+        return {
+            "id": self.id,
+            "filename": self.filename,
+            "video": self.video,
+            "out": self.out,
+            "status": self.status,
+            "frames_done": self.frames_done,
+            "frames_total": self.frames_total,
+            "error": self.error,
+            "created_ms": self.created_ms,
+            "finished_ms": self.finished_ms,
+            "summary": json.dumps(self.summary),
+        }
+
+    @classmethod
+    def from_redis(cls, raw: dict[bytes, bytes]) -> JobRecord:
+        """Raises KeyError or ValueError for a malformed record."""
+        f = {k.decode(): v.decode() for k, v in raw.items()}
+        return cls(
+            id=f["id"],
+            filename=f["filename"],
+            video=f["video"],
+            out=f["out"],
+            status=f["status"] if f.get("status") in JOB_STATUSES else "failed",
+            frames_done=int(f.get("frames_done") or 0),
+            frames_total=int(f.get("frames_total") or 0),
+            error=f.get("error", ""),
+            created_ms=int(f.get("created_ms") or 0),
+            finished_ms=int(f.get("finished_ms") or 0),
+            summary=json.loads(f.get("summary") or "{}"),
+        )
+
+
+_RENEW_OWNER = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+    "return redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0"
+)
+
+
+class JobStore:
+    """Job records in Redis: any process on the same Redis sees, runs and serves every job."""
+
+    def __init__(self, client: redis.Redis, owner_ttl_ms: int = 10_000) -> None:
+        self.redis = client
+        self.owner_ttl_ms = owner_ttl_ms
+        self._own = client.register_script(_RENEW_OWNER)
+
+    def save(self, job: JobRecord) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.job(job.id), mapping=job.to_redis())  # type: ignore[arg-type]
+        pipe.zadd(keys.JOBS, {job.id: job.created_ms})
+        pipe.execute()
+
+    def update(self, job: JobRecord, **fields: Any) -> None:
+        """Set ``fields`` on ``job`` and in its record."""
+        for name, value in fields.items():
+            setattr(job, name, value)
+        stored = job.to_redis()
+        self.redis.hset(keys.job(job.id), mapping={k: stored[k] for k in fields})  # type: ignore[arg-type]
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raw = self.redis.hgetall(keys.job(job_id))
+        if not raw:
+            return None
+        try:
+            return JobRecord.from_redis(cast(dict[bytes, bytes], raw))
+        except (KeyError, ValueError) as exc:
+            log.warning("malformed job record id=%s error=%r", job_id, str(exc))
+            return None
+
+    def all(self) -> list[JobRecord]:
+        """Newest first."""
+        ids = [i.decode() for i in cast(list[bytes], self.redis.zrevrange(keys.JOBS, 0, -1))]
+        return [j for j in (self.get(i) for i in ids) if j is not None]
+
+    def delete(self, job_id: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(keys.job(job_id), keys.job_owner(job_id))
+        pipe.zrem(keys.JOBS, job_id)
+        pipe.execute()
+
+    def own(self, job_id: str, owner: str) -> bool:
+        """Take or renew the job's owner key for ``owner``; False when another owner holds it."""
+        return bool(self._own(keys=[keys.job_owner(job_id)], args=[owner, self.owner_ttl_ms]))
+
+    def release(self, job_id: str, owner: str) -> None:
+        if self.redis.get(keys.job_owner(job_id)) == owner.encode():
+            self.redis.delete(keys.job_owner(job_id))
+
+    def orphans(self) -> list[JobRecord]:
+        """Unfinished jobs whose owner is gone (its key lapsed): another runner may take them over."""
+        return [
+            j for j in self.all() if j.status in UNFINISHED and not self.redis.exists(keys.job_owner(j.id))
+        ]
+
+
+class _OwnerKeeper:
+    """Renews the job's owner key every second in a thread; :attr:`lost` is set if another took it."""
+
+    def __init__(self, store: JobStore, job_id: str, owner: str) -> None:
+        self.store, self.job_id, self.owner = store, job_id, owner
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"owner-{job_id}", daemon=True)
+
+    def __enter__(self) -> _OwnerKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(5)
+        with contextlib.suppress(redis.RedisError):
+            self.store.release(self.job_id, self.owner)
+
+    def _run(self) -> None:
+        while not self._done.wait(1.0):
+            try:
+                if not self.store.own(self.job_id, self.owner):
+                    log.warning("job taken over by another runner id=%s", self.job_id)
+                    self.lost.set()
+                    return
+            except redis.RedisError:
+                continue  # an outage: the key lapses only if it lasts past the TTL
+
+
+def run_job(
+    store: JobStore,
+    job: JobRecord,
+    owner: str,
+    stall_timeout_s: float = 300.0,
+    stop: threading.Event | None = None,
+    on_progress: Callable[[JobRecord], None] | None = None,
+    extra_outputs: Callable[[JobRecord, JobResult], None] | None = None,
+) -> JobRecord:
+    """Run ``job`` to its end (or resume it where its last runner stopped) and return its final record.
+
+    Registers the video as a file camera unless it already is (a resumed job keeps ingest's position),
+    collects the tracks into ``{out}/.journal``, writes the outputs, and records ``done`` or ``failed``
+    with the reason. Raises :class:`JobError` ``"cancelled"`` when ``stop`` is set (the record stays
+    unfinished, so a later runner resumes it), and when another runner owns the job.
+    """
+    client = store.redis
+    if not store.own(job.id, owner):
+        raise JobError(f"job {job.id} is run by another process")
+    out = Path(job.out)
+    out.mkdir(parents=True, exist_ok=True)
+    journal = Journal(out / ".journal")
+    t0 = time.monotonic()
+    cancel = threading.Event()
+    finished = False
+    with _OwnerKeeper(store, job.id, owner) as keeper:
+        try:
+            if registry.get(client, job.camera_id) is None:
+                if job.status != "queued":
+                    journal.remove()  # its streams are gone (e.g. Redis lost them): start over
+                registry.add(client, job.camera_id, job.video, mode="file")
+            store.update(job, status="running")
+
+            def progress(done: int, total: int) -> None:
+                if keeper.lost.is_set() or (stop is not None and stop.is_set()):
+                    cancel.set()
+                job.frames_done, job.frames_total = done, total or job.frames_total
+                with contextlib.suppress(redis.RedisError):
+                    store.update(job, frames_done=job.frames_done, frames_total=job.frames_total)
+                if on_progress is not None:
+                    on_progress(job)
+
+            result = collect(client, job.camera_id, stall_timeout_s, progress, cancel, journal)
+            assert result.end is not None
+            if result.end.error:
+                raise JobError(result.end.error)
+            store.update(job, status="writing")
+            summary = write_outputs(Path(job.video), out, result, time.monotonic() - t0)
+            summary = {"status": "done", **summary, "video": job.filename}
+            (out / "summary.json").write_text(json.dumps(summary, indent=2))
+            job.summary = summary
+            if extra_outputs is not None:
+                extra_outputs(job, result)
+            store.update(job, status="done", summary=summary, finished_ms=time.time_ns() // 1_000_000)
+            finished = True
+            log.info("job done id=%s frames=%s s=%.1f", job.id, summary["frames"], time.monotonic() - t0)
+        except JobError as exc:
+            if cancel.is_set():
+                raise JobError("cancelled" if not keeper.lost.is_set() else "taken over") from exc
+            fail(store, job, str(exc))
+            finished = True
+        except (OSError, ValueError) as exc:
+            fail(store, job, str(exc))
+            finished = True
+        finally:
+            if finished:
+                journal.remove()
+                try:
+                    cleanup(client, job.camera_id)
+                    client.delete(keys.timeline(job.camera_id))  # the tracker's; timeline.json has it
+                except redis.RedisError as exc:
+                    log.warning("job cleanup failed id=%s error=%r", job.id, str(exc))
+    return job
+
+
+def fail(store: JobStore, job: JobRecord, error: str) -> None:
+    """Record the job as failed with ``error`` (also in ``summary.json``)."""
+    with contextlib.suppress(OSError):
+        Path(job.out, "summary.json").write_text(
+            json.dumps({"video": job.filename, "status": "failed", "error": error}, indent=2)
+        )
+    store.update(job, status="failed", error=error, finished_ms=time.time_ns() // 1_000_000)
+    log.warning("job failed id=%s error=%r", job.id, error)

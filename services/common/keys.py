@@ -43,3 +43,16 @@ def tracker_lease(camera_id: str) -> str:
 def timeline(camera_id: str) -> str:
     """JSON of the camera's per-track emotion timelines (written by the tracker, read by the UI)."""
     return f"emo:timeline:{camera_id}"
+
+
+JOBS = "emo:jobs"  # sorted set of job ids by created_ms
+
+
+def job(job_id: str) -> str:
+    """Hash: a file job's record (status, progress, outputs, error; see ``common.jobs.JobRecord``)."""
+    return f"emo:job:{job_id}"
+
+
+def job_owner(job_id: str) -> str:
+    """The process that runs the job now (a key with a TTL, renewed by its owner)."""
+    return f"emo:job:{job_id}:owner"

@@ -9,6 +9,7 @@ import redis
 
 from services.common import keys
 from services.common.schema import Mode
+from services.common.sources import SourceError, check_uri
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -33,20 +34,25 @@ class Camera:
 def _s(value: bytes | str | None) -> str:
     if value is None:
         return ""
-    return value.decode() if isinstance(value, bytes) else value
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def validate_name(camera_id: str) -> str:
-    if not _NAME.fullmatch(camera_id):
+    """``camera_id`` unchanged; raises :class:`CameraError` naming the rule it breaks."""
+    if not isinstance(camera_id, str) or not _NAME.fullmatch(camera_id):
         raise CameraError(f"camera name {camera_id!r} must be 1-64 of letters, digits, '_', '.', '-'")
     return camera_id
 
 
 def add(client: redis.Redis, camera_id: str, uri: str, mode: Mode = "live", loop: bool = False) -> Camera:
-    """Register a camera (replacing one of the same name). Workers pick it up within a second."""
+    """Register a camera (replacing one of the same name). Workers pick it up within a second.
+
+    Raises :class:`CameraError` for a bad name or a URI that ``sources.check_uri`` refuses."""
     validate_name(camera_id)
-    if not uri.strip():
-        raise CameraError("camera uri must not be empty")
+    try:
+        check_uri(uri)
+    except SourceError as exc:
+        raise CameraError(str(exc)) from exc
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.camera(camera_id))
     pipe.hset(keys.camera(camera_id), mapping={"uri": uri, "mode": mode, "loop": int(loop), "status": "new"})
@@ -73,6 +79,8 @@ def set_status(
 
 
 def get(client: redis.Redis, camera_id: str) -> Camera | None:
+    """The camera, or None when it is not registered. A hash written by hand with malformed counters
+    still gives a camera (the counters read as 0), so one bad entry never breaks the whole registry."""
     raw = {_s(k): _s(v) for k, v in client.hgetall(keys.camera(camera_id)).items()}
     if not raw or "uri" not in raw:
         return None
@@ -83,10 +91,17 @@ def get(client: redis.Redis, camera_id: str) -> Camera | None:
         loop=raw.get("loop") == "1",
         status=raw.get("status", "new"),
         error=raw.get("error", ""),
-        frames=int(raw.get("frames") or 0),
-        fps=float(raw.get("fps") or 0.0),
-        total_frames=int(raw.get("total_frames") or 0),
+        frames=int(_number(raw.get("frames"))),
+        fps=_number(raw.get("fps")),
+        total_frames=int(_number(raw.get("total_frames"))),
     )
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        return 0.0
 
 
 def all_cameras(client: redis.Redis) -> list[Camera]:

@@ -33,6 +33,20 @@ class CommonSettings(BaseSettings):
         0, ge=0, description="torch CPU threads per model service (0: cores/4, at least 1)"
     )
     metrics_port: int = Field(0, ge=0, description="serve Prometheus metrics on this port (0: off)")
+    watchdog_s: int = Field(
+        120, ge=0, description="a service whose loop has not advanced this long exits (0: off)"
+    )
+    parent_pid: int = Field(
+        0, ge=0, description="set by the supervisor: the service stops when that process is gone"
+    )
+
+    def instance_for_check(self) -> str:
+        """What ``--check`` looks for: this instance when ``EMOSTREAM_INSTANCE`` names it, else any
+        instance of this host (``--check`` runs as another process, with another pid, in the same
+        container), as a glob pattern."""
+        if "instance" in self.model_fields_set:
+            return self.instance
+        return f"{socket.gethostname()}-*"
 
     def cpu_threads(self) -> int:
         """CPU threads for one model service: several services share the cores, and on a busy 2-core

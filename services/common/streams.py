@@ -46,12 +46,19 @@ def _text(value: bytes | str) -> str:
 class StreamClient:
     """Reads a consumer group over many streams and writes results atomically with their acks."""
 
-    def __init__(self, client: redis.Redis, group: str, consumer: str, maxlen: int) -> None:
+    def __init__(
+        self, client: redis.Redis, group: str, consumer: str, maxlen: int, recover_own_pending: bool = True
+    ) -> None:
+        """``recover_own_pending``: :meth:`read` returns this consumer's pending entries of a stream (read
+        before a crash, never acked) before any new entry of it."""
         self.redis = client
         self.group = group
         self.consumer = consumer
         self.maxlen = maxlen
+        self.recover_own_pending = recover_own_pending
         self._grouped: set[str] = set()
+        self._recovered: set[str] = set()  # streams whose own pending entries were all read again
+        self._trimmed: set[str] = set()  # streams whose last read met pending entries trimmed away
 
     def ensure_group(self, stream: str) -> None:
         """Create the group at the start of the stream (MKSTREAM) unless it exists.
@@ -69,18 +76,39 @@ class StreamClient:
         self._grouped.add(stream)
 
     def forget_all(self) -> None:
-        """After a reconnect the server may be new: recreate groups lazily."""
+        """After a reconnect the server may be new: recreate groups lazily, look for own pending again."""
         self._grouped.clear()
+        self._recovered.clear()
 
     def read(self, streams: Sequence[str], count: int, block_ms: int) -> list[Entry]:
-        """One XREADGROUP over all ``streams`` for new entries (up to ``count`` per stream)."""
+        """One XREADGROUP over all ``streams`` (up to ``count`` per stream): this consumer's own pending
+        entries of a stream first (from ``0``, see ``recover_own_pending``), then new ones (``>``)."""
         if not streams:
             return []
         for name in streams:
             self.ensure_group(name)
+        recovering = [s for s in streams if self.recover_own_pending and s not in self._recovered]
+        if recovering:
+            entries = self._xreadgroup({s: "0" if s in recovering else ">" for s in streams}, count, None)
+            found = {e.stream for e in entries} | self._trimmed
+            for name in recovering:
+                if name in found:
+                    log.info("recovering own pending entries stream=%s", name)
+                else:
+                    self._recovered.add(name)
+            if entries or self._trimmed:
+                return entries
+        return self._xreadgroup({s: ">" for s in streams}, count, block_ms)
+
+    def _xreadgroup(self, ids: dict[str, str], count: int, block_ms: int | None) -> list[Entry]:
+        self._trimmed = set()
         try:
             reply = self.redis.xreadgroup(
-                self.group, self.consumer, {s: ">" for s in streams}, count=count, block=block_ms
+                self.group,
+                self.consumer,
+                ids,  # type: ignore[arg-type]
+                count=count,
+                block=block_ms,
             )
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
@@ -88,6 +116,11 @@ class StreamClient:
             self._grouped.clear()  # a stream was deleted (camera removed, job cleaned): recreate lazily
             return []
         replies = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]], reply or [])
+        for stream, items in replies:
+            gone = [eid for eid, f in items if f is None]
+            if gone:  # trimmed away while pending: nothing left to process
+                self._trimmed.add(_text(stream))
+                self.redis.xack(_text(stream), self.group, *gone)
         return [self.to_entry(_text(s), eid, f) for s, items in replies for eid, f in items if f is not None]
 
     def claim(

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import redis
 
-from services.common import health, keys, metrics
+from services.common import health, keys, metrics, watchdog
 from services.common.schema import End, Message, Skip
 from services.common.settings import CommonSettings
 from services.common.streams import Batch, Entry, StreamClient
@@ -45,6 +45,17 @@ class Handler(Protocol):
 
 
 class Worker:
+    """The lifecycle of a stream-consuming service (see the module docstring).
+
+    A worker restarted under the same ``settings.instance`` first reads its own pending entries (the
+    consumer's PEL, from ``0``) of every stream, then new ones (``>``): what it had read but not committed
+    when it died is processed again at once, not after ``claim_idle_ms``. Entries of a consumer that never
+    comes back are taken over with XAUTOCLAIM after ``claim_idle_ms``.
+    """
+
+    #: read the own PEL before new entries (the tracker takes its pending entries over per camera instead)
+    recover_own_pending = True
+
     def __init__(
         self,
         service: str,
@@ -60,7 +71,9 @@ class Worker:
         self.handler = handler
         self.input_stage = input_stage
         self.redis = client or redis_client(settings)
-        self.streams = StreamClient(self.redis, group, settings.instance, settings.stream_maxlen)
+        self.streams = StreamClient(
+            self.redis, group, settings.instance, settings.stream_maxlen, self.recover_own_pending
+        )
         self.stop = stop or threading.Event()
         self.stats: Counter[str] = Counter()
         self.cameras: list[str] = []
@@ -72,6 +85,7 @@ class Worker:
         backoff = 0.5
         try:
             while not self.stop.is_set():
+                watchdog.pet()
                 try:
                     t = time.monotonic()
                     if t >= next_refresh:

@@ -14,11 +14,12 @@ from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
 from services.common.registry import Camera
 from services.common.schema import End, Mode
+from services.common.sources import SourceError, parse_uri
 from services.common.streams import backlog
 from services.common.worker import now_ms
 from services.ingest.settings import IngestSettings
 from services.ingest.source import FrameSource
-from services.ingest.stage import Pacer, SourceError, backoff_s, effective_fps, parse_uri
+from services.ingest.stage import Pacer, backoff_s, effective_fps
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,15 @@ class CameraReader:
         self._fps_window: list[float] = []
 
     def run(self) -> None:
-        """Run until stopped or finished; waits out Redis outages (a live camera then resumes)."""
+        """Run until stopped or finished.
+
+        Redis outages are waited out: a live camera then resumes, a file job continues at the next frame
+        it had not published (``next_seq``). Any other exception in this camera's code is this camera's
+        alone: a live camera shows it as its error and retries with backoff, a file job fails with it.
+        """
         cam = self.camera
         backoff = 0.5
+        failures = 0
         while not self.stop.is_set():
             try:
                 if cam.mode == "file":
@@ -55,16 +62,19 @@ class CameraReader:
                 log.warning(
                     "redis unavailable camera=%s error=%r retry_in_s=%.1f", cam.camera_id, str(exc), backoff
                 )
-                if cam.mode == "file":
-                    return  # a file job cannot resume half-way; analyze reports the stall
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
-            except Exception:  # noqa: BLE001 -- a camera must never take the ingest service down
+            except Exception as exc:  # noqa: BLE001 -- a camera must never take the ingest service down
                 log.exception("camera crashed camera=%s", cam.camera_id)
-                registry.set_status(
-                    self.redis, cam.camera_id, status="error", error="internal error; see ingest log"
-                )
-                return
+                error = f"internal error: {type(exc).__name__}: {exc}"[:500]
+                try:
+                    if cam.mode == "file":
+                        self._finish(error)
+                        return
+                    failures += 1
+                    self._report_error(error, failures)
+                except redis.RedisError:
+                    self.stop.wait(backoff)
 
     # -- live -------------------------------------------------------------------------------------------
     def _run_live(self) -> None:
@@ -117,6 +127,9 @@ class CameraReader:
         except SourceError as exc:
             self._finish(str(exc))
             return
+        except OSError as exc:  # a FIFO, a device, a directory that vanished: the job fails, ingest goes on
+            self._finish(f"cannot open {cam.uri[:200]!r}: {exc}")
+            return
         registry.set_status(
             self.redis,
             cam.camera_id,
@@ -128,6 +141,13 @@ class CameraReader:
         frames_stream = keys.stream("frames", cam.camera_id)
         group = keys.GROUPS["detector"][1]
         try:
+            # a restarted ingest (or one back from a Redis outage) continues where the job stood
+            raw = self.redis.hget(keys.camera(cam.camera_id), "next_seq")
+            resume_at = int(raw) if raw else 0
+            if resume_at:
+                source.skip(resume_at)
+                self.seq = self.published = resume_at
+                log.info("file job resumed camera=%s at_frame=%d", cam.camera_id, resume_at)
             while not self.stop.is_set():
                 while (
                     backlog(self.redis, frames_stream, group, self.settings.file_high_water + 1)

@@ -8,11 +8,11 @@ import threading
 
 import redis
 
-from services.common import health, registry
+from services.common import health, registry, watchdog
+from services.common.sources import SourceError, parse_uri, source_loops
 from services.common.worker import redis_client
 from services.ingest.camera import CameraReader
 from services.ingest.settings import IngestSettings
-from services.ingest.stage import SourceError, parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +60,13 @@ class Ingest:
         for item in filter(None, (part.strip() for part in self.settings.sources.split(","))):
             name, _, uri = item.partition("=")
             if registry.get(self.redis, name) is None:
-                registry.add(
-                    self.redis, name, uri, mode="live", loop=parse_uri(uri).kind in ("file", "folder")
-                )
+                registry.add(self.redis, name, uri, mode="live", loop=source_loops(uri))
 
     def run(self) -> None:
         backoff = 0.5
         registered = False
         while not self.stop.is_set():
+            watchdog.pet()
             try:
                 if not registered:
                     self.register_sources()

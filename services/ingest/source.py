@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.ingest.stage import SourceError, SourceSpec, list_images
+from services.common.sources import SourceError, SourceSpec
+from services.ingest.stage import list_images
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,21 @@ class FrameSource:
             return None
         self.read_count += 1
         return frame
+
+    def skip(self, frames: int) -> None:
+        """Pass over the next ``frames`` frames without decoding them to images (a resumed file job).
+
+        Raises :class:`SourceError` when the source ends first."""
+        if self._images:
+            if frames > len(self._images):
+                raise SourceError(f"cannot resume at frame {frames}: the folder has {len(self._images)}")
+            self.read_count = frames
+            return
+        assert self._cap is not None
+        for i in range(frames):
+            if not self._cap.grab():
+                raise SourceError(f"cannot resume at frame {frames}: the video ended at frame {i}")
+        self.read_count += frames
 
     def close(self) -> None:
         if self._cap is not None:

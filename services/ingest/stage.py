@@ -1,56 +1,10 @@
-"""Pure logic of ingest: what a camera URI means, pacing, and retry backoff. No Redis, no env."""
+"""Pure logic of ingest: pacing, retry backoff, image folders (URIs: ``common.sources``). No Redis, no env."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-SourceKind = Literal["device", "url", "folder", "file", "push"]
-
-
-class SourceError(RuntimeError):
-    """A source that cannot be opened or read; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    kind: SourceKind
-    target: str  # path, URL, or device index as text
-
-    @property
-    def device_index(self) -> int:
-        return int(self.target)
-
-
-def parse_uri(uri: str) -> SourceSpec:
-    """Classify a camera URI.
-
-    ``0`` / ``device:0`` / ``/dev/video0`` -> webcam; ``rtsp://``, ``http(s)://`` -> stream URL;
-    a directory -> a folder of images played in name order; ``push:NAME`` -> frames published by
-    another process (the UI's webcam), which ingest never opens; anything else -> a video file path
-    (``file://`` prefix allowed). Raises :class:`SourceError` for an empty URI or an empty push name.
-    """
-    text = uri.strip()
-    if not text:
-        raise SourceError("empty camera uri")
-    if text.startswith("push:"):
-        if not text[5:].strip():
-            raise SourceError(f"push uri {uri!r} needs a name after 'push:'")
-        return SourceSpec("push", text[5:].strip())
-    if text.isdigit():
-        return SourceSpec("device", text)
-    if text.startswith("device:") and text[7:].isdigit():
-        return SourceSpec("device", text[7:])
-    if text.startswith("/dev/video") and text[10:].isdigit():
-        return SourceSpec("device", text[10:])
-    if text.split("://", 1)[0].lower() in ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp"):
-        return SourceSpec("url", text)
-    path = text.removeprefix("file://")
-    if Path(path).is_dir():
-        return SourceSpec("folder", path)
-    return SourceSpec("file", path)
+from services.common.sources import IMAGE_SUFFIXES
 
 
 def list_images(folder: Path) -> list[Path]:

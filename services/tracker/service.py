@@ -233,6 +233,7 @@ class TrackerWorker(Worker):
     """The worker loop with per-camera leases and checkpoints (see the module docstring)."""
 
     handler: TrackerHandler
+    recover_own_pending = False  # _take_over claims a camera's pending entries when it acquires the lease
 
     def __init__(
         self,
@@ -293,7 +294,10 @@ class TrackerWorker(Worker):
                 break
             if camera_id in self.owned:
                 continue
-            if self.redis.set(keys.tracker_lease(camera_id), me, nx=True, px=ttl):
+            # a lease already in this instance's name was held before a restart: take it back at once
+            if self.redis.set(keys.tracker_lease(camera_id), me, nx=True, px=ttl) or self._renew(
+                keys=[keys.tracker_lease(camera_id)], args=[me, ttl]
+            ):
                 self._take_over(camera_id)
 
     def _take_over(self, camera_id: str) -> None:

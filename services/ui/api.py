@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import redis
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
 from services.common import health, keys, registry
+from services.common.sources import MAX_URI_CHARS, source_loops
 from services.ui import framesocket, mjpeg
 from services.ui.jobs import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
@@ -31,16 +33,13 @@ class CameraIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="1-64 of letters, digits, '_', '.', '-'")
-    uri: str = Field(description="rtsp://, http(s):// MJPEG, a webcam index, or a video file path")
+    uri: str = Field(
+        max_length=MAX_URI_CHARS,
+        description="rtsp://, http(s):// MJPEG, a webcam index, or a video file path",
+    )
     mode: Literal["live", "file"] = "live"
     loop: bool | None = Field(None, description="replay a file source forever (default: true for files)")
     replace: bool = Field(False, description="replace a camera of the same name instead of refusing")
-
-
-def is_file_uri(uri: str) -> bool:
-    """True for a local path (or file:// URI); False for a network stream or a webcam index."""
-    uri = uri.strip()
-    return uri.startswith("file://") or ("://" not in uri and not uri.isdigit())
 
 
 def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jobs: JobManager) -> APIRouter:
@@ -84,7 +83,7 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
     def add_camera(body: CameraIn) -> dict[str, Any]:
         if not body.replace and registry.get(client, body.name) is not None:
             raise HTTPException(409, f"camera {body.name!r} exists; remove it first or send replace=true")
-        loop = body.loop if body.loop is not None else is_file_uri(body.uri)
+        loop = body.loop if body.loop is not None else source_loops(body.uri)
         try:
             camera = registry.add(client, body.name, body.uri, mode=body.mode, loop=loop)
         except registry.CameraError as exc:
@@ -156,7 +155,7 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
             raise HTTPException(404, f"no file {name!r}: jobs have {', '.join(FILES)}")
         if name not in job.files():
             raise HTTPException(404, f"job {job_id} has no {name} (status {job.status})")
-        return FileResponse(job.out / name, media_type=FILES[name], filename=name)
+        return FileResponse(Path(job.out) / name, media_type=FILES[name], filename=name)
 
     @router.get("/video/{name}.mjpg")
     def video(name: str) -> StreamingResponse:

@@ -6,7 +6,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from services.common.worker import redis_client
 from services.ui.api import build_router
@@ -52,6 +53,16 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
             jobs.close()
 
     app = FastAPI(title="emostream", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    @app.exception_handler(redis.RedisError)
+    async def redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
+        """While Redis is away, every REST call answers 503 with the reason instead of a bare 500."""
+        return JSONResponse(
+            {"detail": f"redis unavailable: {exc}", "retry_after_s": 2},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+
     app.state.live = state
     app.state.redis = client
     app.state.jobs = jobs

@@ -30,6 +30,7 @@ import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from services.common import registry  # noqa: E402
+from services.common.sources import source_loops  # noqa: E402
 from services.ui import pipeline  # noqa: E402
 from services.ui.jobs import Job, JobManager, UploadError  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
@@ -118,10 +119,10 @@ def build_dashboard(
         while not state.closing.is_set():
             views = sorted(state.views(), key=lambda v: v.camera.camera_id)
             cameras = [v.camera for v in views]
-            key = grid_key(cameras)
+            key = (grid_key(cameras), state.redis_error)
             bars = bars_json(bars_payload(views, now_ms(), state.shown_fps()))
             snap = state.pipeline
-            grid_out = grid_html(cameras) if key != last_grid else gr.skip()
+            grid_out = grid_html(cameras, state.redis_error) if key != last_grid else gr.skip()
             bars_out = bars if bars != last_bars else gr.skip()
             health_out = pipeline.panel_html(snap) if snap.read_ms != last_health else gr.skip()
             last_grid, last_bars, last_health = key, bars, snap.read_ms
@@ -130,11 +131,10 @@ def build_dashboard(
 
     def add(name: str, uri: str) -> str:
         uri = uri.strip()
-        file_like = "://" not in uri and not uri.isdigit() and not uri.startswith("push:")
         try:
             if registry.get(client, name.strip()) is not None:
                 return f"**Error:** camera `{name.strip()}` exists; remove it first."
-            registry.add(client, name.strip(), uri, mode="live", loop=file_like)
+            registry.add(client, name.strip(), uri, mode="live", loop=source_loops(uri))
         except registry.CameraError as exc:
             return f"**Error:** {exc}"
         return f"Added camera `{name.strip()}`."
@@ -186,6 +186,10 @@ def build_dashboard(
             yield job_progress_html(job), gr.skip()
             if jobs.stop.wait(JOB_POLL_S):
                 return
+            try:
+                job = jobs.get(job.id) or job
+            except redis.RedisError:
+                continue  # Redis restarting: the job goes on, the bar waits
         yield job_progress_html(job), job_result_html(job)
 
     with gr.Blocks(analytics_enabled=False, title="emostream") as demo:

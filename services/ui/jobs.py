@@ -1,43 +1,38 @@
-"""Video jobs of the UI: an uploaded file becomes a lossless file job, run like ``emostream analyze``.
+"""Video jobs of the UI: an uploaded file becomes a lossless file job, run by the one job runner
+(``common.jobs.run_job``) that ``emostream analyze`` uses.
 
 Each job has a directory ``{data_dir}/jobs/{id}/`` holding the upload and its outputs, the same as
 ``emostream analyze`` writes (``annotated.mp4`` (H.264), ``tracks.csv``, ``summary.json``,
-``timeline.json``), plus ``timeline.png``, the per-track emotion timeline plot.
-Jobs run in background threads, at most ``max_running`` at once; a failing job
-records its reason and never affects other jobs or the cameras.
+``timeline.json``), plus ``timeline.png``, the per-track emotion timeline plot. Job records live in Redis,
+so every UI replica lists and serves every job; a UI that restarts (or another replica, once the owner
+key of a dead one lapsed) takes unfinished jobs over, and they finish under the same id. Jobs run in
+background threads, at most ``max_running`` at once; a failing job records its reason and never affects
+other jobs or the cameras.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import shutil
+import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import cv2
 import redis
 
-from services.common import jobs as file_jobs
-from services.common import keys, registry
+from services.common.jobs import FILES, JobError, JobRecord, JobResult, JobStore, fail, run_job
 from services.ui.timeline import timeline_png
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FILES", "Job", "JobManager", "UploadError"]
+
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
-#: the files a job may serve, with their media types
-FILES = {
-    "annotated.mp4": "video/mp4",
-    "tracks.csv": "text/csv",
-    "summary.json": "application/json",
-    "timeline.json": "application/json",
-    "timeline.png": "image/png",
-}
+Job = JobRecord
 
 
 class UploadError(ValueError):
@@ -46,54 +41,6 @@ class UploadError(ValueError):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass
-class Job:
-    id: str
-    filename: str
-    video: Path
-    out: Path
-    status: str = "queued"  # queued | running | writing | done | failed
-    frames_done: int = 0
-    frames_total: int = 0
-    error: str = ""
-    created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
-    finished_ms: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def camera_id(self) -> str:
-        return f"job-{self.id}"
-
-    @property
-    def progress(self) -> float:
-        """0..1: frames through the pipeline; 1 only when the outputs are written."""
-        if self.status == "done":
-            return 1.0
-        if not self.frames_total:
-            return 0.0
-        return min(0.99, self.frames_done / self.frames_total)
-
-    def files(self) -> list[str]:
-        if self.status != "done":
-            return []
-        return [name for name in FILES if (self.out / name).is_file()]
-
-    def json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "filename": self.filename,
-            "status": self.status,
-            "progress": round(self.progress, 4),
-            "frames_done": self.frames_done,
-            "frames_total": self.frames_total,
-            "error": self.error,
-            "created_ms": self.created_ms,
-            "finished_ms": self.finished_ms or None,
-            "files": {name: f"/api/jobs/{self.id}/files/{name}" for name in self.files()},
-            "summary": self.summary,
-        }
 
 
 def safe_name(filename: str) -> str:
@@ -120,7 +67,8 @@ def probe_video(path: Path, filename: str) -> tuple[int, float]:
 
 
 class JobManager:
-    """Accepts uploads, runs jobs in background threads, and answers what each job is doing."""
+    """Accepts uploads, runs jobs in background threads, takes over jobs left unfinished, and answers what
+    each job is doing (from Redis)."""
 
     def __init__(
         self,
@@ -130,17 +78,27 @@ class JobManager:
         stall_timeout_s: float = 300.0,
         max_running: int = 2,
         max_kept: int = 20,
+        owner: str | None = None,
+        adopt_interval_s: float = 5.0,
     ) -> None:
+        """``owner``: this process's name on the jobs it runs. Every ``adopt_interval_s`` the manager
+        takes over unfinished jobs whose owner is gone (:meth:`adopt_orphans`)."""
         self.redis = client
+        self.store = JobStore(client)
         self.root = data_dir / "jobs"
         self.max_upload_bytes = max_upload_bytes
         self.stall_timeout_s = stall_timeout_s
         self.max_kept = max_kept
+        self.owner = owner or f"{socket.gethostname()}-ui-{os.getpid()}"
         self.stop = threading.Event()
         self._slots = threading.Semaphore(max_running)
-        self._jobs: dict[str, Job] = {}
+        self._running: set[str] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._adopter = threading.Thread(
+            target=self._adopt_loop, args=(adopt_interval_s,), name="job-adopter", daemon=True
+        )
+        self._adopter.start()
 
     # -- uploads ----------------------------------------------------------------------------------------
     def limit_text(self) -> str:
@@ -169,7 +127,7 @@ class JobManager:
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
             raise
-        return Job(job_id, Path(filename).name or "video", video, out, frames_total=frames)
+        return Job(job_id, Path(filename).name or "video", str(video), str(out), frames_total=frames)
 
     def submit_path(self, path: Path, filename: str | None = None) -> Job:
         """Copy a local file (e.g. one Gradio received) into a new job and start it."""
@@ -190,85 +148,92 @@ class JobManager:
 
     # -- running ----------------------------------------------------------------------------------------
     def start(self, job: Job) -> Job:
-        with self._lock:
-            self._jobs[job.id] = job
-        thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+        """Record the job in Redis and run it in a background thread."""
+        self.store.save(job)
         log.info("job queued id=%s file=%s frames=%d", job.id, job.filename, job.frames_total)
+        self._launch(job)
         self._prune()
         return job
 
+    def _launch(self, job: Job) -> None:
+        with self._lock:
+            if job.id in self._running:
+                return
+            self._running.add(job.id)
+            thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job.id}", daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
     def get(self, job_id: str) -> Job | None:
-        return self._jobs.get(job_id)
+        return self.store.get(job_id)
 
     def all(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda j: j.created_ms, reverse=True)
+        return self.store.all()
+
+    def adopt_orphans(self) -> list[str]:
+        """Take over unfinished jobs whose owner is gone and whose video this process can read; returns
+        their ids."""
+        adopted = []
+        for job in self.store.orphans():
+            if job.id not in self._running and Path(job.video).is_file():
+                log.info("job taken over id=%s status=%s frames_done=%d", job.id, job.status, job.frames_done)
+                self._launch(job)
+                adopted.append(job.id)
+        return adopted
+
+    def _adopt_loop(self, interval_s: float) -> None:
+        while not self.stop.is_set():
+            try:
+                self.adopt_orphans()
+            except redis.RedisError as exc:
+                log.warning("job adoption skipped error=%r", str(exc))
+            if self.stop.wait(interval_s):
+                return
 
     def close(self, timeout_s: float = 5.0) -> None:
         self.stop.set()
-        for thread in self._threads:
+        for thread in [*self._threads, self._adopter]:
             thread.join(timeout_s)
 
     def _run(self, job: Job) -> None:
-        with self._slots:
-            if self.stop.is_set():
-                self._fail(job, "server stopping")
-                return
-            t0 = time.monotonic()
-            job.status = "running"
+        try:
+            with self._slots:
+                if self.stop.is_set():
+                    return  # stays queued in Redis: the next UI takes it over
+                run_job(
+                    self.store,
+                    job,
+                    self.owner,
+                    self.stall_timeout_s,
+                    stop=self.stop,
+                    extra_outputs=write_timeline_png,
+                )
+        except JobError as exc:
+            log.info("job left to another runner id=%s reason=%s", job.id, exc)
+        except Exception as exc:  # noqa: BLE001 -- a job must never take the UI down
+            log.exception("job crashed id=%s", job.id)
             try:
-                registry.add(self.redis, job.camera_id, str(job.video), mode="file")
-
-                def progress(done: int, total: int) -> None:
-                    job.frames_done = done
-                    job.frames_total = total or job.frames_total
-
-                result = file_jobs.collect(
-                    self.redis, job.camera_id, self.stall_timeout_s, on_progress=progress, stop=self.stop
-                )
-                assert result.end is not None
-                if result.end.error:
-                    raise file_jobs.JobError(result.end.error)
-                job.status = "writing"
-                summary = file_jobs.write_outputs(job.video, job.out, result, time.monotonic() - t0)
-                summary = {"status": "done", **summary, "video": job.filename}
-                (job.out / "summary.json").write_text(json.dumps(summary, indent=2))
-                fps, frames = summary.get("fps"), summary.get("frames")
-                png = timeline_png(
-                    result,
-                    frames if isinstance(frames, int) else len(result.frames),
-                    fps if isinstance(fps, float | int) and fps > 0 else 25.0,
-                )
-                (job.out / "timeline.png").write_bytes(png)
-                job.summary = summary
-                job.status = "done"
-                job.finished_ms = time.time_ns() // 1_000_000
-                log.info("job done id=%s frames=%s s=%.1f", job.id, summary["frames"], time.monotonic() - t0)
-            except (file_jobs.JobError, redis.RedisError, OSError, ValueError) as exc:
-                self._fail(job, str(exc))
-            except Exception as exc:  # noqa: BLE001 -- a job must never take the UI down
-                log.exception("job crashed id=%s", job.id)
-                self._fail(job, f"internal error: {exc}")
-            finally:
-                try:
-                    file_jobs.cleanup(self.redis, job.camera_id)
-                    self.redis.delete(keys.timeline(job.camera_id))  # the tracker's; timeline.json has it
-                except redis.RedisError as exc:
-                    log.warning("job cleanup failed id=%s error=%r", job.id, str(exc))
-
-    def _fail(self, job: Job, error: str) -> None:
-        job.status, job.error = "failed", error
-        job.finished_ms = time.time_ns() // 1_000_000
-        (job.out / "summary.json").write_text(
-            json.dumps({"video": job.filename, "status": "failed", "error": error}, indent=2)
-        )
-        log.warning("job failed id=%s error=%r", job.id, error)
+                fail(self.store, job, f"internal error: {exc}")
+            except redis.RedisError:
+                log.warning("could not record the failure of job id=%s", job.id)
+        finally:
+            with self._lock:
+                self._running.discard(job.id)
 
     def _prune(self) -> None:
         """Delete the oldest finished jobs beyond ``max_kept`` (their files too): disk use stays bounded."""
         finished = [j for j in self.all() if j.status in ("done", "failed")]
         for job in finished[self.max_kept :]:
-            with self._lock:
-                self._jobs.pop(job.id, None)
+            self.store.delete(job.id)
             shutil.rmtree(job.out, ignore_errors=True)
+
+
+def write_timeline_png(job: Job, result: JobResult) -> None:
+    """The UI's extra output: ``timeline.png``, the per-track emotion timeline plot."""
+    fps, frames = job.summary.get("fps"), job.summary.get("frames")
+    png = timeline_png(
+        result,
+        frames if isinstance(frames, int) else len(result.frames),
+        fps if isinstance(fps, float | int) and fps > 0 else 25.0,
+    )
+    Path(job.out, "timeline.png").write_bytes(png)

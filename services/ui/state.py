@@ -58,6 +58,7 @@ class LiveState:
         self.interval_s = 1.0 / poll_hz
         self.pipeline_interval_s = pipeline_interval_s
         self.pipeline = pipeline.Snapshot()  # replaced whole every ``pipeline_interval_s``
+        self.redis_error = ""  # why the last poll failed (Redis away); "" while polls succeed
         self.on_poll: list[Callable[[], object]] = []  # run after each poll in the reader thread (sweeps)
         self._pipeline_due = 0.0
         self._shown: dict[str, list[float]] = {}  # camera -> when its last annotated frames were drawn
@@ -106,6 +107,7 @@ class LiveState:
             started = time.monotonic()
             try:
                 self.poll()
+                self.redis_error = ""
                 for hook in self.on_poll:
                     hook()
                 if time.monotonic() >= self._pipeline_due:
@@ -115,6 +117,7 @@ class LiveState:
                 self._stop.wait(max(0.005, self.interval_s - (time.monotonic() - started)))
             except redis.RedisError as exc:
                 log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), backoff)
+                self.redis_error = str(exc) or type(exc).__name__
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
             except Exception:  # noqa: BLE001 -- a bad frame must not stop the dashboard

@@ -137,15 +137,24 @@ def grid_key(cameras: Iterable[Camera]) -> tuple[tuple[str, str, str], ...]:
     return tuple((c.camera_id, c.status, c.error) for c in cameras)
 
 
-def grid_html(cameras: Sequence[Camera]) -> str:
+def grid_html(cameras: Sequence[Camera], redis_error: str = "") -> str:
     """The camera grid: one tile per camera with its picture, name, status and error.
 
     The pictures come over the page's frame socket (``static/grid.js``, :mod:`services.ui.framesocket`).
 
     ``.emo-stats`` (fps, latency) is filled in by the bars script on every push, so the grid itself is
-    re-rendered only when a camera comes, goes or changes status."""
+    re-rendered only when a camera comes, goes or changes status. ``redis_error``: shown as a banner
+    above the tiles (they keep their last picture) while Redis is away."""
+    banner = (
+        f'<div class="emo-banner" role="alert">Redis is unavailable ({html.escape(redis_error)}); '
+        "reconnecting. Pictures resume by themselves.</div>"
+        if redis_error
+        else ""
+    )
     if not cameras:
-        return '<div class="emo-grid emo-empty">No cameras yet: add one below or POST /api/cameras.</div>'
+        return banner + (
+            '<div class="emo-grid emo-empty">No cameras yet: add one below or POST /api/cameras.</div>'
+        )
     tiles = []
     for c in cameras:
         name = html.escape(c.camera_id)
@@ -156,4 +165,4 @@ def grid_html(cameras: Sequence[Camera]) -> str:
             f'<figcaption><b>{name}</b> <span class="emo-status emo-status-{html.escape(c.status)}">'
             f'{html.escape(c.status)}</span> <span class="emo-stats"></span> {error}</figcaption></figure>'
         )
-    return f'<div class="emo-grid">{"".join(tiles)}</div>'
+    return f'{banner}<div class="emo-grid">{"".join(tiles)}</div>'

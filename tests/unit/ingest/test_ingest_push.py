@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.sources import SourceError, parse_uri
 from services.ingest.service import is_pushed
-from services.ingest.stage import SourceError, parse_uri
 
 
 @pytest.mark.parametrize(

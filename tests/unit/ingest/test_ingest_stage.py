@@ -7,15 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from services.ingest.stage import (
-    Pacer,
-    SourceError,
-    SourceSpec,
-    backoff_s,
-    effective_fps,
-    list_images,
-    parse_uri,
-)
+from services.common.sources import SourceError, SourceSpec, parse_uri
+from services.ingest.stage import Pacer, backoff_s, effective_fps, list_images
 
 
 @pytest.mark.parametrize(

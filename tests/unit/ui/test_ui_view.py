@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from services.common import codec
 from services.common.labels import CANONICAL_LABELS
 from services.common.registry import Camera
 from services.common.schema import Skip, Track, Tracks
-from services.ui.api import is_file_uri
 from services.ui.view import (
     CameraView,
     bars_payload,
@@ -101,18 +98,3 @@ def test_grid_key_ignores_counters() -> None:
     b = Camera("c", "x", "live", False, status="running", frames=99, fps=9.0)
     assert grid_key([a]) == grid_key([b])
     assert grid_key([a]) != grid_key([Camera("c", "x", "live", False, status="error")])
-
-
-@pytest.mark.parametrize(
-    ("uri", "is_file"),
-    [
-        ("/data/a.mp4", True),
-        ("clip.mov", True),
-        ("file:///data/a.mp4", True),
-        ("0", False),
-        ("rtsp://10.0.0.1/live", False),
-        ("http://cam/video.mjpg", False),
-    ],
-)
-def test_is_file_uri(uri: str, is_file: bool) -> None:
-    assert is_file_uri(uri) is is_file

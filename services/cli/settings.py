@@ -1,0 +1,25 @@
+"""Settings of the ``emostream`` command itself (``up``, ``analyze``): the only place the CLI reads the
+environment. Every variable carries the ``EMOSTREAM_`` prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "emostream"
+
+
+class CliSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EMOSTREAM_", extra="ignore", frozen=True)
+
+    redis_url: str = Field(
+        "", description="use this Redis; empty: up and analyze start an embedded one (supervised, with AOF)"
+    )
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="up keeps the embedded Redis' append-only file in DATA_DIR/redis",
+    )
