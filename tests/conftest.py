@@ -43,7 +43,9 @@ def sample_media() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # never the user's own data directory (its embedded Redis is locked while their `up` runs)
+    monkeypatch.setenv("EMOSTREAM_DATA_DIR", str(tmp_path_factory.mktemp("data")))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")

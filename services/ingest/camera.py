@@ -23,6 +23,9 @@ from services.ingest.stage import Pacer, backoff_s, effective_fps
 
 log = logging.getLogger(__name__)
 
+#: a smaller frame cannot hold a face MTCNN finds (its smallest is 12 px): refused with a clear error
+MIN_FRAME_SIDE_PX = 12
+
 
 class CameraReader:
     """Publishes one camera until stopped (live) or until the file ends (file job).
@@ -91,8 +94,7 @@ class CameraReader:
                 continue
             try:
                 pacer = Pacer(effective_fps(source.fps, self.settings.live_fps_cap))
-                registry.set_status(self.redis, cam.camera_id, status="running", error="")
-                failures = 0
+                shown_running = False
                 while not self.stop.is_set():
                     frame = source.read()
                     if frame is None:
@@ -104,6 +106,9 @@ class CameraReader:
                     if wait and self.stop.wait(wait):
                         return
                     self._publish(frame, mode="live")
+                    if not shown_running:  # only once a frame made it: a bad source never looks healthy
+                        registry.set_status(self.redis, cam.camera_id, status="running", error="")
+                        shown_running, failures = True, 0
             except SourceError as exc:
                 failures += 1
                 self._report_error(str(exc), failures)
@@ -200,6 +205,8 @@ class CameraReader:
         h, w = frame_bgr.shape[:2]
         if h * w > self.settings.max_frame_px:
             raise SourceError(f"frame {w}x{h} exceeds the limit of {self.settings.max_frame_px} pixels")
+        if min(h, w) < MIN_FRAME_SIDE_PX:
+            raise SourceError(f"frame {w}x{h} is below the minimum of {MIN_FRAME_SIDE_PX} pixels a side")
         t = time.monotonic()
         self._fps_window = [x for x in self._fps_window if t - x < 2.0] + [t]
         publish_frame(

@@ -1,0 +1,241 @@
+"""Faults of the whole stack, as a user meets them: real ``emostream up`` / ``analyze`` processes.
+
+- the embedded redis-server is SIGKILLed: it comes back on the same port with the cameras, the one added
+  at run time included, and they produce frames again;
+- the UI is SIGKILLed mid-job: the supervisor restarts it and the same job id finishes;
+- SIGTERM or SIGINT at any moment, start-up included, leaves no process behind, the embedded Redis
+  included, and an interrupted ``analyze`` says so and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+from tests.e2e.test_chaos import chaos_clip
+from tests.e2e.test_up import alive, get_json
+
+pytestmark = [pytest.mark.e2e]
+
+
+def stack_processes(parent_pid: int, data_dir: Path) -> list[int]:
+    """Every live process started for the ``emostream`` process ``parent_pid``: its services (their
+    ``EMOSTREAM_PARENT_PID``) and its embedded redis-server (its data directory on the command line)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ours = f"EMOSTREAM_PARENT_PID={parent_pid}".encode() in environ or (
+            b"redis-server" in cmdline and str(data_dir).encode() in cmdline
+        )
+        if ours and alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
+def wait_until_gone(parent_pid: int, data_dir: Path, timeout_s: float = 20) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while (left := stack_processes(parent_pid, data_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+def env_for(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "EMOSTREAM_REDIS_URL"}
+    env["EMOSTREAM_DATA_DIR"] = str(tmp_path / "data")
+    env["EMOSTREAM_LIVE_MAX_AGE_MS"] = "8000"  # a loaded 2-core machine runs MTCNN slowly
+    return env
+
+
+def start_up(tmp_path: Path, port: int, source: Path) -> subprocess.Popen[bytes]:
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115 -- the child writes to it while it runs
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--port", str(port), "--source", f"cam1={source}"],
+        env=env_for(tmp_path),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def cameras(port: int) -> dict[str, dict[str, object]]:
+    found = get_json(f"http://127.0.0.1:{port}/api/cameras")
+    assert isinstance(found, list)
+    return {c["name"]: c for c in found}
+
+
+def wait_for(predicate: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()  # type: ignore[operator]
+            if last:
+                return
+        except OSError as exc:  # the UI restarting, Redis restarting: keep asking
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"{what} within {timeout_s} s (last: {last})")
+
+
+def redis_pid(data_dir: Path) -> int:
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"redis-server" in cmdline and str(data_dir).encode() in cmdline and alive(int(proc.name)):
+            return int(proc.name)
+    raise AssertionError(f"no redis-server with {data_dir}")
+
+
+def service_pid(parent_pid: int, service: str) -> int:
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ours = f"EMOSTREAM_PARENT_PID={parent_pid}".encode() in environ and any(
+            e.startswith(b"EMOSTREAM_INSTANCE=") and f"-{service}-".encode() in e for e in environ
+        )
+        if ours and alive(int(proc.name)):
+            return int(proc.name)
+    raise AssertionError(f"no {service} process of {parent_pid}")
+
+
+def upload(port: int, video: Path) -> str:
+    boundary = "emostreamtestboundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{video.name}"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
+        + video.read_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/jobs",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return str(json.loads(reply.read())["id"])
+
+
+@pytest.fixture()
+def running_up(sample_media: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    proc = start_up(tmp_path, port, sample_media / "single_face.mp4")
+    try:
+        wait_for(lambda: cameras(port).get("cam1", {}).get("status") == "running", 240, "cam1 running")
+        yield proc, port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        assert not wait_until_gone(proc.pid, tmp_path / "data"), "processes left behind"
+
+
+def test_killed_redis_comes_back_with_every_camera(
+    running_up: tuple[subprocess.Popen[bytes], int], sample_media: Path, tmp_path: Path
+) -> None:
+    proc, port = running_up
+    added = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/cameras",
+        data=json.dumps({"name": "added", "uri": str(sample_media / "WolfgangLanger_Pexels.mp4")}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(added, timeout=10) as reply:
+        assert reply.status == 201
+    wait_for(lambda: cameras(port).get("added", {}).get("status") == "running", 60, "added camera running")
+    data_dir = tmp_path / "data" / "redis"
+    old_pid = redis_pid(data_dir)
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: redis_pid(data_dir) != old_pid, 30, "redis-server restarted")
+    frames_at_restart = {name: int(c["frames"]) for name, c in cameras(port).items()}  # type: ignore[call-overload]
+    assert set(frames_at_restart) >= {"cam1", "added"}, "a camera was lost with Redis"
+    wait_for(
+        lambda: all(
+            int(c["frames"]) > frames_at_restart.get(name, 0) and c["status"] == "running"  # type: ignore[call-overload]
+            for name, c in cameras(port).items()
+            if name in ("cam1", "added")
+        ),
+        60,
+        "both cameras producing frames again",
+    )
+    assert proc.poll() is None
+
+
+def test_killed_ui_comes_back_and_the_job_finishes(
+    running_up: tuple[subprocess.Popen[bytes], int], sample_media: Path, tmp_path: Path
+) -> None:
+    proc, port = running_up
+    video = chaos_clip(sample_media, tmp_path / "clip")
+    job_id = upload(port, video)
+    wait_for(
+        lambda: int(get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")["frames_done"]) > 10,  # type: ignore[index]
+        120,
+        "job under way",
+    )
+    os.kill(service_pid(proc.pid, "ui"), signal.SIGKILL)
+    wait_for(
+        lambda: get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")["status"] == "done",  # type: ignore[index]
+        400,
+        "the job done after the UI restart",
+    )
+    job = get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")
+    assert isinstance(job, dict) and job["summary"]["frames"] == 300
+    assert "annotated.mp4" in job["files"]
+
+
+@pytest.mark.parametrize(("sig", "after_s"), [(signal.SIGTERM, 1.0), (signal.SIGINT, 6.0)])
+def test_up_interrupted_at_start_leaves_nothing(
+    sample_media: Path, tmp_path: Path, sig: signal.Signals, after_s: float
+) -> None:
+    proc = start_up(tmp_path, free_port(), sample_media / "single_face.mp4")
+    time.sleep(after_s)
+    proc.send_signal(sig)
+    proc.wait(30)
+    assert not wait_until_gone(proc.pid, tmp_path / "data"), "processes left behind"
+
+
+@pytest.mark.parametrize(("sig", "after_s"), [(signal.SIGTERM, 2.0), (signal.SIGINT, 25.0)])
+def test_analyze_interrupted_says_so_and_leaves_nothing(
+    sample_media: Path, tmp_path: Path, sig: signal.Signals, after_s: float
+) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "analyze",
+            str(sample_media / "WolfgangLanger_Pexels.mp4"),
+            "--out",
+            str(tmp_path / "out"),
+            "--no-progress",
+        ],
+        env=env_for(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(after_s)
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 128 + sig, out.decode()[-2000:]
+    assert f"interrupted by {sig.name}" in out.decode()
+    assert not (tmp_path / "out" / "annotated.mp4").exists()
+    assert not wait_until_gone(proc.pid, Path("emostream-redis-"), 5), "processes left behind"
