@@ -68,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from services.cli.stack import Interrupted, interruptible
+
+    # up and analyze start processes: a SIGTERM from now on stops them (see stack.interruptible)
+    with interruptible():
+        try:
+            return _main(argv)
+        except Interrupted as exc:
+            print(f"emostream: interrupted by {exc}", file=sys.stderr)
+            return 128 + exc.signum
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")

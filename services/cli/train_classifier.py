@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from services.classifier.train import ARCHITECTURES, TrainConfig
+    from services.classifier.recipe import ARCHITECTURES, TrainConfig
 
     d = TrainConfig()
     parser.add_argument("--data", type=Path, required=True, help="training folder, one subfolder per label")
@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from services.classifier.train import TrainConfig, train
+    from services.classifier.recipe import TrainConfig
+    from services.classifier.train import train
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)})

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,19 +29,27 @@ from tests.e2e.test_up import alive, get_json
 pytestmark = [pytest.mark.e2e]
 
 
+def is_redis_in(proc: Path, data_dir: Path) -> bool:
+    """A redis-server working in ``data_dir`` (it chdirs to its ``--dir``; its title hides the arguments);
+    ``data_dir`` may be a prefix of the directory's path."""
+    try:
+        return b"redis-server" in (proc / "cmdline").read_bytes() and str(data_dir) in os.readlink(
+            proc / "cwd"
+        )
+    except OSError:
+        return False
+
+
 def stack_processes(parent_pid: int, data_dir: Path) -> list[int]:
     """Every live process started for the ``emostream`` process ``parent_pid``: its services (their
-    ``EMOSTREAM_PARENT_PID``) and its embedded redis-server (its data directory on the command line)."""
+    ``EMOSTREAM_PARENT_PID``) and its embedded redis-server (working in ``data_dir``)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             environ = (proc / "environ").read_bytes().split(b"\0")
-            cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        ours = f"EMOSTREAM_PARENT_PID={parent_pid}".encode() in environ or (
-            b"redis-server" in cmdline and str(data_dir).encode() in cmdline
-        )
+        ours = f"EMOSTREAM_PARENT_PID={parent_pid}".encode() in environ or is_redis_in(proc, data_dir)
         if ours and alive(int(proc.name)):
             found.append(int(proc.name))
     return found
@@ -92,11 +101,7 @@ def wait_for(predicate: object, timeout_s: float, what: str) -> None:
 
 def redis_pid(data_dir: Path) -> int:
     for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"redis-server" in cmdline and str(data_dir).encode() in cmdline and alive(int(proc.name)):
+        if is_redis_in(proc, data_dir) and alive(int(proc.name)):
             return int(proc.name)
     raise AssertionError(f"no redis-server with {data_dir}")
 
@@ -238,4 +243,6 @@ def test_analyze_interrupted_says_so_and_leaves_nothing(
     assert proc.returncode == 128 + sig, out.decode()[-2000:]
     assert f"interrupted by {sig.name}" in out.decode()
     assert not (tmp_path / "out" / "annotated.mp4").exists()
-    assert not wait_until_gone(proc.pid, Path("emostream-redis-"), 5), "processes left behind"
+    assert not wait_until_gone(proc.pid, Path(tempfile.gettempdir(), "emostream-redis-"), 5), (
+        "processes left behind"
+    )
