@@ -39,6 +39,7 @@ class EvalResult:
     per_class_recall: dict[str, float]
     confusion: list[list[int]]
     labels: tuple[str, ...]
+    ece: float = 0.0  # expected calibration error of the top-1 probability, 15 bins
 
 
 def labelled_files(data_dir: Path, labels: Sequence[str]) -> dict[str, list[Path]]:
@@ -104,10 +105,11 @@ def evaluate(
     if not items:
         raise ValueError(f"no images under {data_dir}")
     confusion = np.zeros((len(model.labels), len(model.labels)), dtype=np.int64)
+    probs = []
     for start in range(0, len(items), batch_size):
         chunk = items[start : start + batch_size]
-        predicted = model.predict([read_image(path) for path, _ in chunk]).argmax(axis=1)
-        np.add.at(confusion, ([truth for _, truth in chunk], predicted), 1)
+        probs.append(model.predict([read_image(path) for path, _ in chunk]))
+        np.add.at(confusion, ([truth for _, truth in chunk], probs[-1].argmax(axis=1)), 1)
     support = confusion.sum(axis=1)
     result = EvalResult(
         n=len(items),
@@ -117,9 +119,22 @@ def evaluate(
         },
         confusion=confusion.tolist(),
         labels=tuple(model.labels),
+        ece=expected_calibration_error(np.concatenate(probs), np.array([truth for _, truth in items])),
     )
     logger.info("evaluated data_dir=%s n=%d accuracy=%.4f", data_dir, result.n, result.accuracy)
     return result
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """ECE: the confidence-weighted gap between top-1 confidence and accuracy over ``bins`` equal bins."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            ece += inside.mean() * abs(float((pred[inside] == y[inside]).mean()) - float(conf[inside].mean()))
+    return float(ece)
 
 
 def ms_per_face(model: EmotionModel, crops: Sequence[np.ndarray], batch_size: int) -> float:

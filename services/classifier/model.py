@@ -290,7 +290,10 @@ class TorchEmotionModel:
         before the softmax (fitted on a validation set, so the probabilities are calibrated)."""
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.net = net.eval().to(device)
+        # channels-last: oneDNN's fast convolution layout on CPU (mini-Xception 4.7 -> 1.8 ms per face at
+        # batch 32 on one thread here)
+        self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        self.net = net.eval().to(device).to(memory_format=self.memory_format)
         self.device = device
         self.flip_tta = flip_tta
         self.input_size = input_size
@@ -304,6 +307,7 @@ class TorchEmotionModel:
         if len(crops_bgr) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         batch = torch.from_numpy(preprocess(crops_bgr, self.input_size)).to(self.device)
+        batch = batch.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
             probs = torch.softmax(self.net(batch) / self.temperature, dim=1)
             if self.flip_tta:

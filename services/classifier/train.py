@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from services.classifier.evaluate import labelled_files, read_image
+from services.classifier.evaluate import expected_calibration_error, labelled_files, read_image
 from services.classifier.model import (
     INPUT_SIZE,
     EmoVGG,
@@ -33,7 +33,7 @@ from services.classifier.model import (
 from services.classifier.recipe import ARCHITECTURES, TrainConfig
 from services.common.labels import CANONICAL_LABELS
 
-__all__ = ["ARCHITECTURES", "TrainConfig", "train"]
+__all__ = ["ARCHITECTURES", "TrainConfig", "expected_calibration_error", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -152,18 +152,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
 
     opt.step(closure)  # type: ignore[no-untyped-call]
     return float(log_t.exp().item())
-
-
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """ECE: the confidence-weighted gap between top-1 confidence and accuracy over ``bins`` equal bins."""
-    conf, pred = probs.max(1), probs.argmax(1)
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            ece += inside.mean() * abs(float((pred[inside] == y[inside]).mean()) - float(conf[inside].mean()))
-    return float(ece)
 
 
 def save_native(

@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument(
+        "--no-temperature",
+        action="store_true",
+        help="ignore the checkpoint's fitted temperature (to see calibration before it)",
+    )
+    parser.add_argument(
         "--timing-faces", type=int, default=128, help="faces timed per batch size (default 128)"
     )
 
@@ -51,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         labelled_files(args.data, CANONICAL_LABELS)  # a bad folder fails before the model loads
         model = load_model(name, device=args.device)
+        if args.no_temperature and hasattr(model, "temperature"):
+            model.temperature = 1.0
         result = evaluate(model, args.data, limit=args.limit)
     except (OSError, ValueError) as exc:
         print(f"emostream eval classifier: {exc}", file=sys.stderr)
@@ -60,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     timing = {f"batch_{b}": round(ms_per_face(model, crops, b), 3) for b in TIMED_BATCHES}
 
     print(f"model {name}  data {args.data}  n {result.n}")
-    print(f"accuracy {result.accuracy:.4f}")
+    print(f"accuracy {result.accuracy:.4f}  ECE {result.ece:.4f}")
     print("per-class recall: " + "  ".join(f"{k} {v:.3f}" for k, v in result.per_class_recall.items()))
     width = max(len(label) for label in result.labels) + 1
     print("confusion (rows: true, columns: predicted)")
@@ -85,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
                     "data": str(args.data),
                     "n": result.n,
                     "accuracy": round(result.accuracy, 6),
+                    "ece": round(result.ece, 6),
                     "per_class_recall": {k: round(v, 6) for k, v in result.per_class_recall.items()},
                     "labels": list(result.labels),
                     "confusion": result.confusion,
