@@ -21,6 +21,7 @@ from services.ui.app import create_app
 from services.ui.settings import UISettings
 from tests.conftest import free_port
 from tests.e2e.test_ui_browser import CHROMIUM
+from tests.e2e.test_ui_tabs_browser import ARGS
 
 pytestmark = pytest.mark.e2e
 
@@ -64,15 +65,7 @@ def test_redis_outage_gives_503_and_a_banner_then_heals(redis_and_ui: tuple[Embe
     server, base = redis_and_ui
     assert get(base + "/api/cameras")[0] == 200
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-dev-shm-usage",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page()
             page.goto(base + "/")
