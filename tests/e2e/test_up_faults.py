@@ -226,6 +226,8 @@ def test_up_interrupted_at_start_leaves_nothing(
 def test_analyze_interrupted_says_so_and_leaves_nothing(
     sample_media: Path, tmp_path: Path, sig: signal.Signals, after_s: float
 ) -> None:
+    redis_dirs = Path(tempfile.gettempdir(), "emostream-redis-")
+    before = set(stack_processes(-1, redis_dirs))  # the test session's own Redis, among others
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -243,14 +245,18 @@ def test_analyze_interrupted_says_so_and_leaves_nothing(
     )
     # start-up is under way once the first process of its stack exists (a loaded machine may take
     # seconds just to import Python before that)
-    redis_dirs = Path(tempfile.gettempdir(), "emostream-redis-")
-    wait_for(lambda: stack_processes(proc.pid, redis_dirs) or proc.poll() is not None, 120, "start-up")
+    wait_for(
+        lambda: set(stack_processes(proc.pid, redis_dirs)) - before or proc.poll() is not None,
+        120,
+        "start-up",
+    )
     time.sleep(after_s)
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=40)
     assert proc.returncode == 128 + sig, out.decode()[-2000:]
     assert f"interrupted by {sig.name}" in out.decode()
     assert not (tmp_path / "out" / "annotated.mp4").exists()
-    assert not wait_until_gone(proc.pid, Path(tempfile.gettempdir(), "emostream-redis-"), 5), (
-        "processes left behind"
-    )
+    deadline = time.monotonic() + 10
+    while (left := set(stack_processes(proc.pid, redis_dirs)) - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"processes left behind: {left}"
