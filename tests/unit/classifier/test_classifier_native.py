@@ -205,3 +205,20 @@ def test_emo_vgg_checkpoint_applies_its_temperature(tmp_path: Path) -> None:
 def test_build_net_refuses_what_it_cannot_build(arch: str, init: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build_net(arch, init=init)
+
+
+def test_the_shipped_emo_vgg_and_the_default_ensemble_load_offline() -> None:
+    pytest.importorskip("h5py")
+    from services.classifier.ensemble import EnsembleModel
+    from services.classifier.loader import DEFAULT_MODEL
+
+    vgg = load_model("emo-vgg", device="cpu")
+    assert isinstance(vgg, MiniXceptionModel) and vgg.input_size == 48 and vgg.flip_tta
+    assert vgg.temperature != 1.0, "the fitted temperature is applied"
+    default = load_model(DEFAULT_MODEL, device="cpu")
+    assert isinstance(default, EnsembleModel) and len(default.members) == 2
+    faces = list(np.random.default_rng(0).integers(0, 256, (4, 60, 60), dtype=np.uint8))
+    probs = default.predict(faces)
+    assert probs.shape == (4, 7) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    members = [m.predict(faces) for m in default.members]
+    assert np.allclose(probs, (members[0] + members[1]) / 2, atol=1e-5)
