@@ -4,6 +4,7 @@ with exact ground truth (tests/support/clips.py), the tracker service's own hand
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +16,13 @@ from tests.support import clips
 pytestmark = pytest.mark.e2e
 
 
-def run_cli(*args: str) -> dict[str, object]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     done = subprocess.run(
         [sys.executable, "-m", "services.cli", "eval", *args, "--json"],
         capture_output=True,
         text=True,
         timeout=600,
+        env={**os.environ, **(env or {})},
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -38,7 +40,11 @@ def test_no_identity_switch_on_crossings_and_occlusions(
 
 
 def test_shown_label_is_steadier_than_raw_yet_follows_it(sample_media: Path) -> None:
-    result = run_cli("stability", "--video", str(sample_media / "WolfgangLanger_Pexels.mp4"))
+    # The tracker's hysteresis under test, fed the noisier mini-Xception: with the steadier default
+    # (raw 18.3 changes/min against 30.5) the shown label changes only at the video's three real
+    # expression changes (6.1/min either way), so the ratio says more about the classifier than the tracker.
+    video = str(sample_media / "WolfgangLanger_Pexels.mp4")
+    result = run_cli("stability", "--video", video, env={"EMOSTREAM_MODEL": "mini-xception"})
     total = result["total"]
     assert isinstance(total, dict)
     assert total["shown_changes_per_min"] * 3 <= total["raw_changes_per_min"], total
