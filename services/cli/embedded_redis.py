@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import secrets
 import shutil
 import socket
@@ -99,7 +98,6 @@ class EmbeddedRedis:
             *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
             *("--dir", str(self.data_dir), "--loglevel", "warning"),
         ]
-        env = dict(os.environ)
         setpriv = shutil.which("setpriv")
         if setpriv:  # util-linux: the server gets SIGTERM if this process dies, even by SIGKILL
             args = [setpriv, "--pdeathsig", "TERM", *args]
@@ -111,7 +109,6 @@ class EmbeddedRedis:
             stdin=subprocess.PIPE if self.password else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=env,
             start_new_session=True,  # a Ctrl-C to the terminal must not stop Redis before the services
         )
         if self.password:
