@@ -4,8 +4,9 @@ Usage: python -m benchmarks.soak [--minutes 60] [--cameras 4] [--media DIR] [--j
 
 Runs the pipeline on a supervised stack with its own embedded Redis and registers ``--cameras`` looping
 sample videos as live cameras (on a 2-core machine that overloads the models: frames are dropped as
-superseded, which is the point). Every 0.5 s it reads each camera's newest tracks entry; each minute it
-prints the latency (``now - captured_ms`` of what the tracker last published) p50/p99 per camera, the
+superseded, which is the point). It reads every tracks entry as it is added; each minute it prints the
+latency p50/p99 per camera (when the tracker added the entry, by its id, minus ``captured_ms``: capture
+to tracks, through every stage), the tracked frames per second per camera, the
 RSS of every service and Redis ``used_memory``. At the end: the least-squares slope of each memory
 series over the run after the first 10 minutes (or the second half of a shorter run), as % per hour of
 its mean.
@@ -51,7 +52,8 @@ def minute_line(row: dict[str, object]) -> str:
     latency = cast(dict[str, tuple[int, int] | None], row["latency_ms"])
     lat = " ".join(f"{c}={v[0]}/{v[1]}" if v else f"{c}=-" for c, v in latency.items())
     rss = " ".join(f"{k}={v}" for k, v in cast(dict[str, float], row["rss_mb"]).items())
-    return f"min {row['minute']:>3} latency p50/p99 ms {lat} | rss MB {rss} | redis {row['redis_used_mb']} MB"
+    fps = " ".join(f"{c}={v}" for c, v in cast(dict[str, float], row["tracks_fps"]).items())
+    return f"min {row['minute']:>3} latency p50/p99 ms {lat} | tracks fps {fps} | rss MB {rss} | redis {row['redis_used_mb']} MB"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,17 +79,22 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         minute = 0
         samples: dict[str, list[float]] = {c: [] for c in cams}
+        last_id = {keys.stream("tracks", c): "$" for c in cams}
         while time.monotonic() - t0 < args.minutes * 60:
-            time.sleep(0.5)
-            now = time.time_ns() // 1_000_000
-            for cam in cams:
-                newest = cast(
-                    list[tuple[bytes, dict[bytes, bytes]]],
-                    client.xrevrange(keys.stream("tracks", cam), count=4),
-                )
-                msg = next((m for m in (codec.decode(f) for _, f in newest) if isinstance(m, Tracks)), None)
-                if msg is not None:
-                    samples[cam].append(now - msg.captured_ms)
+            # every tracks entry of every camera: its latency is when the tracker added it (the entry
+            # id's milliseconds, Redis's clock) minus when ingest captured the frame
+            replies = cast(
+                list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]],
+                client.xread(last_id, count=1000, block=500),
+            )
+            for stream, entries in replies:
+                name = stream.decode()
+                for entry_id, fields in entries:
+                    last_id[name] = entry_id.decode()
+                    msg = codec.decode(fields)
+                    if isinstance(msg, Tracks):
+                        added_ms = int(entry_id.split(b"-")[0])
+                        samples[name.rsplit(":", 1)[1]].append(added_ms - msg.captured_ms)
             if time.monotonic() - t0 >= (minute + 1) * 60:
                 minute += 1
                 pids = running.supervisor.pids()
@@ -102,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                         else None
                         for c, s in samples.items()
                     },
+                    "tracks_fps": {c: round(len(s) / 60, 1) for c, s in samples.items()},
                     "rss_mb": {name: round(rss_mb(pid), 1) for name, pid in sorted(pids.items())},
                     "redis_used_mb": round(
                         int(cast(dict[str, int], client.info("memory"))["used_memory"]) / 2**20, 1
