@@ -53,7 +53,10 @@ def minute_line(row: dict[str, object]) -> str:
     lat = " ".join(f"{c}={v[0]}/{v[1]}" if v else f"{c}=-" for c, v in latency.items())
     rss = " ".join(f"{k}={v}" for k, v in cast(dict[str, float], row["rss_mb"]).items())
     fps = " ".join(f"{c}={v}" for c, v in cast(dict[str, float], row["tracks_fps"]).items())
-    return f"min {row['minute']:>3} latency p50/p99 ms {lat} | tracks fps {fps} | rss MB {rss} | redis {row['redis_used_mb']} MB"
+    return (
+        f"min {row['minute']:>3} latency p50/p99 ms {lat} | tracks fps {fps} | rss MB {rss} "
+        f"| redis {row['redis_used_mb']} MB"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
