@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.monotonic()
         minute = 0
         samples: dict[str, list[float]] = {c: [] for c in cams}
-        last_id = {keys.stream("tracks", c): "$" for c in cams}
+        # from the start of each (new) stream: a blocking XREAD over several streams answers with the one
+        # that woke it, so "$" would miss the others' entries again on every call
+        last_id = {keys.stream("tracks", c): "0-0" for c in cams}
         while time.monotonic() - t0 < args.minutes * 60:
             # every tracks entry of every camera: its latency is when the tracker added it (the entry
             # id's milliseconds, Redis's clock) minus when ingest captured the frame
