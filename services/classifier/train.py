@@ -33,6 +33,9 @@ from services.classifier.model import (
 from services.classifier.recipe import ARCHITECTURES, TrainConfig
 from services.common.labels import CANONICAL_LABELS
 
+#: torch ships it without annotations
+get_ema_multi_avg_fn: Callable[[float], Callable[..., None]] = torch.optim.swa_utils.get_ema_multi_avg_fn
+
 __all__ = ["ARCHITECTURES", "TrainConfig", "expected_calibration_error", "train"]
 
 logger = logging.getLogger(__name__)
@@ -202,7 +205,7 @@ def train(
     meta |= {"seed": cfg.seed, "train": cfg.__repr__()}
     net = net.to(memory_format=torch.channels_last)
     ema = torch.optim.swa_utils.AveragedModel(
-        net, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema), use_buffers=True
+        net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True
     )
     evaluated: nn.Module = ema.module if cfg.ema > 0 else net
     best = {"val_accuracy": -1.0, "val_accuracy_no_tta": -1.0, "epoch": -1.0}  # the first epoch is kept

@@ -411,7 +411,7 @@ class JobStore:
         for name, value in fields.items():
             setattr(job, name, value)
         stored = job.to_redis()
-        self.redis.hset(keys.job(job.id), mapping={k: stored[k] for k in fields})  # type: ignore[arg-type]
+        self.redis.hset(keys.job(job.id), mapping={k: stored[k] for k in fields})
 
     def get(self, job_id: str) -> JobRecord | None:
         raw = self.redis.hgetall(keys.job(job_id))

@@ -34,7 +34,7 @@ class Pacer:
 
 def backoff_s(attempt: int, base_s: float = 1.0, cap_s: float = 30.0) -> float:
     """Retry delay after ``attempt`` consecutive failures (1, 2, 4, ... capped)."""
-    return min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
 
 
 def effective_fps(source_fps: float, cap_fps: float) -> float:

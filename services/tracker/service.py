@@ -344,7 +344,7 @@ class TrackerWorker(Worker):
         lease_keys = [keys.tracker_lease(c) for c in sorted(cameras)]
         with self.redis.pipeline(transaction=True) as pipe:
             if lease_keys:
-                pipe.watch(*lease_keys)
+                pipe.watch(*lease_keys)  # type: ignore[no-untyped-call]
                 owners = pipe.mget(lease_keys)
                 me = self.settings.instance.encode()
                 lost = {c for c, o in zip(sorted(cameras), owners, strict=True) if o != me}

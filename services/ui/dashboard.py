@@ -18,7 +18,7 @@ import os
 import statistics
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 # Gradio looks these up at import time; analytics on means DNS lookups at start.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -272,21 +272,24 @@ def build_dashboard(
         upload.upload(run_job, [upload], [job_status, job_result], concurrency_limit=None, **private)
         demo.load(push, outputs=[grid, bars, health_html], concurrency_limit=None, **private)
         demo.unload(stop_webcam)
-    return demo
+    return cast(gr.Blocks, demo)
 
 
 def mount(app: FastAPI, demo: gr.Blocks, host: str, port: int, max_file_size: int | None = None) -> FastAPI:
     """Mount ``demo`` at ``/``; page CSS goes here (Gradio 6 drops ``gr.Blocks(css=)`` when mounted)."""
-    return gr.mount_gradio_app(
-        app,
-        demo,
-        path="/",
-        server_name=host,
-        server_port=port,
-        footer_links=["api", "settings"],
-        css=CSS,
-        ssr_mode=False,
-        enable_monitoring=False,
-        mcp_server=False,
-        max_file_size=max_file_size,
+    return cast(
+        FastAPI,
+        gr.mount_gradio_app(
+            app,
+            demo,
+            path="/",
+            server_name=host,
+            server_port=port,
+            footer_links=["api", "settings"],
+            css=CSS,
+            ssr_mode=False,
+            enable_monitoring=False,
+            mcp_server=False,
+            max_file_size=max_file_size,
+        ),
     )
