@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from services.classifier.model import EmotionModel
+    from services.classifier.stage import EmotionModel
 
 
 class EnsembleModel:

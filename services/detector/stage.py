@@ -1,4 +1,5 @@
-"""Face detections as parallel arrays, the detector seam, and the pure steps around detection."""
+"""Face detections as parallel arrays, the detector seam, and the pure steps around detection: filtering,
+cropping, and the ``Faces`` message of one frame. No Redis, no environment, no torch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Protocol
 
 import cv2
 import numpy as np
+
+from services.common.image import encode_jpeg
+from services.common.schema import Face, Faces, Frame, carried
 
 log = logging.getLogger(__name__)
 
@@ -161,3 +165,47 @@ def crop_aligned(
         frame_bgr, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
     )
     return crop
+
+
+def crop_face(
+    frame_bgr: np.ndarray,
+    box_xyxy: Sequence[float] | np.ndarray,
+    landmarks_xy: Sequence[Sequence[float]] | np.ndarray,
+    margin: float,
+    align: bool,
+) -> np.ndarray:
+    """The face crop the classifier gets: :func:`crop_aligned` when ``align``, else :func:`crop_with_margin`.
+
+    Raises ValueError as they do.
+    """
+    if align:
+        return crop_aligned(frame_bgr, box_xyxy, landmarks_xy, margin)
+    return crop_with_margin(frame_bgr, box_xyxy, margin)
+
+
+def faces_of_frame(
+    msg: Frame,
+    frame_bgr: np.ndarray,
+    dets: FaceDetections,
+    *,
+    min_score: float,
+    min_size_px: float,
+    crop_margin: float,
+    align_faces: bool,
+) -> Faces:
+    """The Faces message of one frame: the detections that pass :func:`filter_faces`, in order, each with its
+    box, score, landmarks and JPEG crop (:func:`crop_face`); identity fields are copied from ``msg``.
+
+    Raises ValueError as :func:`crop_face` does.
+    """
+    kept = filter_faces(dets, min_score, min_size_px)
+    faces = tuple(
+        Face(
+            box_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            score=float(score),
+            landmarks_xy=tuple((float(x), float(y)) for x, y in marks),
+            crop_jpeg=encode_jpeg(crop_face(frame_bgr, box, marks, crop_margin, align_faces)),
+        )
+        for box, score, marks in zip(kept.boxes_xyxy, kept.scores, kept.landmarks_xy, strict=True)
+    )
+    return Faces(**carried(msg), faces=faces)
