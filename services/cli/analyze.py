@@ -10,7 +10,6 @@ interrupted by SIGINT or SIGTERM (every process it started is stopped first).
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import uuid
@@ -18,10 +17,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import msgspec
 import redis
 
 from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
-from services.common.jobs import JobError, JobRecord, JobStore, cleanup, fail, run_job
+from services.common.job_store import JobRecord, JobStore, JobSummary
+from services.common.jobs import JobError, cleanup, fail, run_job
 
 
 def analyze(
@@ -59,10 +60,10 @@ def analyze(
     if job.status != "done":
         print(f"emostream analyze: job failed: {job.error}")
         return 1
-    summary = json.loads((out / "summary.json").read_text())
+    summary = msgspec.json.decode((out / "summary.json").read_bytes(), type=JobSummary)
     print(
-        f"emostream analyze: {summary['frames']} frames in {summary['processing_s']:.1f} s "
-        f"({summary['processing_fps']} fps), {len(summary['tracks'])} tracks -> {out}"
+        f"emostream analyze: {summary.frames} frames in {summary.processing_s:.1f} s "
+        f"({summary.processing_fps} fps), {len(summary.tracks)} tracks -> {out}"
     )
     return 0
 

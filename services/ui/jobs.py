@@ -24,7 +24,10 @@ from pathlib import Path
 import cv2
 import redis
 
-from services.common.jobs import FILES, JobError, JobRecord, JobResult, JobStore, fail, run_job
+from services.common.job_journal import JobResult
+from services.common.job_store import FILES, JobRecord, JobStore
+from services.common.jobs import JobError, fail, run_job
+from services.common.timeline import read_tracks
 from services.ui.timeline import timeline_png
 
 log = logging.getLogger(__name__)
@@ -229,11 +232,12 @@ class JobManager:
 
 
 def write_timeline_png(job: Job, result: JobResult) -> None:
-    """The UI's extra output: ``timeline.png``, the per-track emotion timeline plot."""
-    fps, frames = job.summary.get("fps"), job.summary.get("frames")
+    """The UI's extra output: ``timeline.png``, the plot of the job's ``timeline.json``."""
+    summary = job.done_summary()
+    tracks = read_tracks(Path(job.out, "timeline.json").read_bytes())
     png = timeline_png(
-        result,
-        frames if isinstance(frames, int) else len(result.frames),
-        fps if isinstance(fps, float | int) and fps > 0 else 25.0,
+        tracks,
+        summary.frames if summary is not None else len(result.frames),
+        summary.fps if summary is not None and summary.fps > 0 else 25.0,
     )
     Path(job.out, "timeline.png").write_bytes(png)

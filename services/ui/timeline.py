@@ -1,33 +1,38 @@
-"""The per-track emotion timeline of a video job as a PNG: one row per track, coloured by shown label."""
+"""The per-track emotion timeline of a video job as a PNG: one row per track, coloured by shown label.
+
+Drawn from the job's timeline (``timeline.json``, :class:`services.common.timeline.TrackSegments`): each
+segment fills its frames with its label, so the plot shows exactly what ``timeline.json`` says.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
 
-from services.common import jobs
 from services.common.annotate import COLOURS_BGR
-from services.common.schema import Tracks
+from services.common.timeline import TrackSegments
 
 ROW_H = 26
 LEFT = 90
 WIDTH = 900
 
 
-def label_rows(result: jobs.JobResult, frames: int) -> dict[int, list[str]]:
-    """track id -> shown label per frame index ("" where the track is not visible)."""
+def label_rows(tracks: Iterable[TrackSegments], frames: int) -> dict[int, list[str]]:
+    """track id -> shown label per frame index ("" outside the track's segments) of a video's timeline."""
     rows: dict[int, list[str]] = {}
-    for seq, msg in result.frames.items():
-        if not isinstance(msg, Tracks) or not 0 <= seq < frames:
-            continue
-        for t in msg.tracks:
-            rows.setdefault(t.track_id, [""] * frames)[seq] = t.label
+    for track in tracks:
+        row = rows.setdefault(track.track_id, [""] * frames)
+        for seg in track.segments:
+            for f in range(max(seg.start_seq, 0), min(seg.end_seq + 1, frames)):
+                row[f] = seg.label
     return dict(sorted(rows.items()))
 
 
-def timeline_png(result: jobs.JobResult, frames: int, fps: float) -> bytes:
+def timeline_png(tracks: Iterable[TrackSegments], frames: int, fps: float) -> bytes:
     """Draw :func:`label_rows` (x: time in seconds, one row per track, legend below) as PNG bytes."""
-    rows = label_rows(result, max(frames, 1))
+    rows = label_rows(tracks, max(frames, 1))
     labels = [lb for lb in COLOURS_BGR if any(lb in r for r in rows.values())] or ["neutral"]
     height = 30 + ROW_H * max(1, len(rows)) + 50
     img = np.full((height, WIDTH, 3), 255, np.uint8)

@@ -10,7 +10,8 @@ import pytest
 import redis
 
 from services.common import codec, health, keys, registry
-from services.common.jobs import JobRecord, JobStore, Journal
+from services.common.job_journal import Journal
+from services.common.job_store import JobRecord, JobStore
 from services.common.schema import End, Frame
 from services.common.settings import CommonSettings
 from services.common.streams import StreamClient

@@ -1,15 +1,17 @@
-"""Timelines (live key and timeline.json) and the stability metrics of eval stability."""
+"""Timelines (live key and timeline.json: one format) and the stability metrics of eval stability."""
 
 from __future__ import annotations
 
 import json
 
+import msgspec
 import pytest
 
 from services.cli.eval_stability import track_stability, window_majority
 from services.cli.eval_tracking import settings_overrides, tracking_metrics
-from services.common.jobs import JobResult, timeline
+from services.common.job_journal import JobResult
 from services.common.schema import Message, Skip, Track, Tracks
+from services.common.timeline import TrackSegments, encode_tracks, read_timeline, read_tracks, video_timeline
 from services.tracker.stage import TrackView
 from services.tracker.timeline import CameraTimeline
 
@@ -53,11 +55,52 @@ def test_timeline_forgets_tracks_not_seen_recently(now_ms: int, tracks: list[int
     assert [t["track_id"] for t in tl.to_json()["tracks"]] == tracks
 
 
+LIVE_SEGMENT_KEYS = {"label", "start_seq", "end_seq", "start_ms", "end_ms", "frames", "mean_probs"}
+
+
+def test_the_live_document_keeps_its_shape() -> None:
+    tl = CameraTimeline("cam")
+    tl.record(7, 1000, [view(2, "happy")])
+    doc = tl.to_json()
+    assert doc == {
+        "camera_id": "cam",
+        "version": 1,
+        "tracks": [
+            {
+                "track_id": 2,
+                "last_seq": 7,
+                "last_ms": 1000,
+                "probs": {"happy": 0.6, "other": 0.4},
+                "segments": [
+                    {"label": "happy", "start_seq": 7, "end_seq": 7, "start_ms": 1000, "end_ms": 1000}
+                    | {"frames": 1, "mean_probs": {"happy": 0.6, "other": 0.4}}
+                ],
+            }
+        ],
+    }
+    assert set(doc["tracks"][0]["segments"][0]) == LIVE_SEGMENT_KEYS, "no video time on a live camera"
+    # the UI reads the tracks of either document with the same structs
+    assert read_timeline(json.dumps(doc)).tracks == tuple(read_tracks(json.dumps(doc["tracks"])))
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"tracks": []},
+        {"camera_id": "cam", "tracks": [{"track_id": "x", "segments": []}]},
+        {"camera_id": "cam", "tracks": [{"track_id": 1, "last_seq": 0, "last_ms": 0, "probs": {}}]},
+    ],
+)
+def test_a_malformed_live_document_is_refused(doc: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        CameraTimeline.from_json(doc)
+
+
 def tracks_msg(seq: int, *labels: tuple[int, str]) -> Tracks:
     return Tracks(
         camera_id="c",
         seq=seq,
-        captured_ms=0,
+        captured_ms=1000 + 40 * seq,
         frame_key="",
         size_wh=(10, 10),
         tracks=tuple(
@@ -76,39 +119,45 @@ def test_timeline_json_of_a_file_job() -> None:
         2: Skip(camera_id="c", seq=2, captured_ms=0, stage="detector", reason="x"),
         3: tracks_msg(3, (1, "happy"), (2, "happy")),
     }
-    doc = timeline(JobResult(frames=frames), fps=10.0)
+    tracks = video_timeline(JobResult(frames=frames), fps=10.0)
+    raw = encode_tracks(tracks)
+    doc = json.loads(raw)
+
+    def seg(label: str, start: int, end: int, frames: int) -> dict[str, object]:
+        return {
+            "label": label,
+            "start_seq": start,
+            "end_seq": end,
+            "start_ms": 1000 + 40 * start,
+            "end_ms": 1000 + 40 * end,
+            "frames": frames,
+            "mean_probs": {label: 1.0},
+            "start_frame": start,
+            "end_frame": end,
+            "start_s": start / 10,
+            "end_s": end / 10,
+        }
+
     assert doc == [
         {
             "track_id": 1,
-            "segments": [
-                {"label": "sad", "start_frame": 0, "end_frame": 1, "start_s": 0.0, "end_s": 0.1, "frames": 2}
-                | {"mean_probs": {"sad": 1.0}},
-                {
-                    "label": "happy",
-                    "start_frame": 3,
-                    "end_frame": 3,
-                    "start_s": 0.3,
-                    "end_s": 0.3,
-                    "frames": 1,
-                }
-                | {"mean_probs": {"happy": 1.0}},
-            ],
+            "last_seq": 3,
+            "last_ms": 1120,
+            "probs": {"happy": 1.0},
+            "segments": [seg("sad", 0, 1, 2), seg("happy", 3, 3, 1)],
         },
         {
             "track_id": 2,
-            "segments": [
-                {
-                    "label": "happy",
-                    "start_frame": 1,
-                    "end_frame": 3,
-                    "start_s": 0.1,
-                    "end_s": 0.3,
-                    "frames": 2,
-                }
-                | {"mean_probs": {"happy": 1.0}}
-            ],
+            "last_seq": 3,
+            "last_ms": 1120,
+            "probs": {"happy": 1.0},
+            "segments": [seg("happy", 1, 3, 2)],
         },
     ]
+    assert tuple(read_tracks(raw)) == tracks, "timeline.json reads back into the same structs"
+    with pytest.raises(msgspec.ValidationError):
+        read_tracks(json.dumps([{"track_id": 1, "segments": []}]))
+    assert all(isinstance(t, TrackSegments) for t in tracks)
 
 
 def test_track_stability_counts_changes_dwell_and_delay() -> None:

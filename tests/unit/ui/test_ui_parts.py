@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from services.common.annotate import COLOURS_BGR
-from services.common.jobs import JobResult
+from services.common.job_journal import JobResult
 from services.common.schema import Skip, Track, Tracks
+from services.common.timeline import video_timeline
 from services.ui.auth import credentials
 from services.ui.jobs import Job, UploadError, probe_video, safe_name
 from services.ui.pipeline import Snapshot, entry_ms, panel_html
@@ -114,15 +115,19 @@ def test_timeline_rows_and_png() -> None:
             0: tracks_at(0, 1, seq=0),
             1: Skip(camera_id="c", seq=1, captured_ms=0, stage="detector", reason="x"),
             2: tracks_at(0, 1, 4, seq=2),
+            3: tracks_at(0, 4, seq=3),
         }
     )
-    rows = label_rows(result, 3)
-    assert rows == {1: ["happy", "", "happy"], 4: ["", "", "happy"]}
-    img = cv2.imdecode(np.frombuffer(timeline_png(result, 3, 25.0), np.uint8), cv2.IMREAD_COLOR)
+    tracks = video_timeline(result, 25.0)
+    rows = label_rows(tracks, 4)
+    # a segment spans the frames in which its track is not seen (as in timeline.json)
+    assert rows == {1: ["happy", "happy", "happy", ""], 4: ["", "", "happy", "happy"]}
+    assert label_rows(tracks, 3) == {1: ["happy"] * 3, 4: ["", "", "happy"]}, "cut at the video's end"
+    img = cv2.imdecode(np.frombuffer(timeline_png(tracks, 4, 25.0), np.uint8), cv2.IMREAD_COLOR)
     assert img is not None and img.shape[1] == 900
     happy = np.all(np.abs(img.astype(int) - np.array(COLOURS_BGR["happy"])) < 10, axis=2)
     assert happy.sum() > 500  # the bars (and the legend) are drawn in the emotion's colour
-    empty = cv2.imdecode(np.frombuffer(timeline_png(JobResult(), 0, 25.0), np.uint8), cv2.IMREAD_COLOR)
+    empty = cv2.imdecode(np.frombuffer(timeline_png([], 0, 25.0), np.uint8), cv2.IMREAD_COLOR)
     assert empty is not None
 
 

@@ -1,4 +1,4 @@
-"""jobs.write_outputs writes browser-playable H.264 (not OpenCV's mp4v) and keeps every frame."""
+"""job_outputs.write_outputs writes browser-playable H.264 (not OpenCV's mp4v) and keeps every frame."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from services.common.annotate import COLOURS_BGR
-from services.common.jobs import H264Writer, JobResult, write_outputs
+from services.common.job_journal import JobResult
+from services.common.job_outputs import H264Writer, write_outputs
 from services.common.schema import Track, Tracks
 
 
@@ -72,7 +73,7 @@ def test_write_outputs_is_h264_with_every_frame(
     assert "Video: h264" in info and "yuv420p" in info, info
     n_in, (w_in, h_in), _ = count_frames(video)
     n, (w, h), first = count_frames(out)
-    assert n == n_in == frames == summary["frames"]
+    assert n == n_in == frames == summary.frames
     assert (w, h) == (w_in + w_in % 2, h_in + h_in % 2)  # odd sizes are padded to even ones
     assert first is not None
     # The label above the box is filled with the emotion's colour (its left margin holds no text).
