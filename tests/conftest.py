@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.cli.embedded_redis import EmbeddedRedis, free_port
-
-__all__ = ["free_port"]
+from services.cli.embedded_redis import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 # A local cache of the same files the project fetches from PyPI; a fresh clone does not have it.

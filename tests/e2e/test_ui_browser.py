@@ -1,8 +1,8 @@
-"""The dashboard in a real headless Chromium: tiles play, bars move without being re-rendered."""
+"""The dashboard in a real headless Chromium: tiles show the frames the page's WebSocket pushes, bars
+move without being re-rendered."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +19,7 @@ from services.common.image import encode_jpeg
 from services.common.schema import Track, Tracks
 from services.ui.app import create_app
 from services.ui.settings import UISettings
+from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -35,12 +36,6 @@ SAD_EDGE_JS = """() => {
   return Math.abs(r - 30) < 40 && Math.abs(g - 110) < 40 && Math.abs(b - 200) < 40;
 }"""
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def publish(client: redis.Redis, cam: str, seq: int, probs: dict[str, float]) -> None:
@@ -77,16 +72,15 @@ def server(redis_client: redis.Redis, redis_url: str) -> Iterator[str]:
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
+    wait_for(lambda: srv.started, 20, "uvicorn's start")
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(10)
 
 
-def test_grid_plays_mjpeg_and_bars_animate_in_place(server: str, redis_client: redis.Redis) -> None:
+def test_grid_shows_websocket_frames_and_bars_animate_in_place(
+    server: str, redis_client: redis.Redis
+) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -94,6 +88,7 @@ def test_grid_plays_mjpeg_and_bars_animate_in_place(server: str, redis_client: r
     publish(redis_client, "cam1", 0, {"happy": 0.7, "sad": 0.3})
     ARTIFACTS.mkdir(exist_ok=True)
     requested: list[str] = []
+    sockets: list[str] = []
 
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(
@@ -108,6 +103,7 @@ def test_grid_plays_mjpeg_and_bars_animate_in_place(server: str, redis_client: r
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("request", lambda r: requested.append(r.url))
+            page.on("websocket", lambda ws: sockets.append(ws.url))
             page.goto(server + "/")
             page.wait_for_function(
                 "() => { const i = document.querySelector('#emo-grid img');"
@@ -147,5 +143,7 @@ def test_grid_plays_mjpeg_and_bars_animate_in_place(server: str, redis_client: r
         finally:
             browser.close()
 
+    assert "/ws/frames" in [urlparse(u).path for u in sockets], sockets  # the tiles' frames came this way
+    assert not [u for u in requested if urlparse(u).path.startswith("/video/")], requested  # no MJPEG
     external = [u for u in requested if urlparse(u).hostname not in ("127.0.0.1", "localhost")]
     assert not [u for u in external if not u.startswith(("data:", "blob:"))], external

@@ -20,7 +20,8 @@ import redis
 
 from services.common import registry
 from services.ui.settings import UISettings
-from tests.integration.test_ui_support import FakePipeline, free_port, run_ingest, serve_ui
+from tests.support.ui import FakePipeline, run_ingest, serve_ui
+from tests.support.wait import free_port
 
 pytestmark = pytest.mark.e2e
 

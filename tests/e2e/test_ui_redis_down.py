@@ -19,9 +19,9 @@ from services.common import registry
 from services.common.worker import redis_client
 from services.ui.app import create_app
 from services.ui.settings import UISettings
-from tests.conftest import free_port
 from tests.e2e.test_ui_browser import CHROMIUM
 from tests.e2e.test_ui_tabs_browser import ARGS
+from tests.support.wait import free_port
 
 pytestmark = pytest.mark.e2e
 

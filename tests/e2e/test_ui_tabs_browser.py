@@ -1,6 +1,6 @@
 """The dashboard's tabs in a real headless Chromium: webcam (fake camera device), video upload,
 adding and removing cameras, and the health panel. The real ingest service reads the videos; a fake
-model stage (tests/integration/test_ui_support.py) stands in for detector, classifier and tracker."""
+model stage (tests/support/ui.py) stands in for detector, classifier and tracker."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import redis
 
 from services.common import health
 from services.ui.settings import UISettings
-from tests.integration.test_ui_support import FakePipeline, free_port, run_ingest, serve_ui
+from tests.support.ui import FakePipeline, run_ingest, serve_ui
+from tests.support.wait import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.wait import free_port
 
 pytestmark = [pytest.mark.e2e]
 

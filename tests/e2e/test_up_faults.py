@@ -17,16 +17,19 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from tests.conftest import free_port
 from tests.e2e.test_chaos import chaos_clip
 from tests.e2e.test_up import alive, get_json
+from tests.support.wait import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e]
+
+T = TypeVar("T")
 
 
 def is_redis_in(proc: Path, data_dir: Path) -> bool:
@@ -85,18 +88,16 @@ def cameras(port: int) -> dict[str, dict[str, object]]:
     return {c["name"]: c for c in found}
 
 
-def wait_for(predicate: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
+def answered(predicate: Callable[[], T]) -> Callable[[], T | None]:
+    """``predicate``, with an OSError (the UI or Redis restarting: keep asking) taken for "not yet"."""
+
+    def ask() -> T | None:
         try:
-            last = predicate()  # type: ignore[operator]
-            if last:
-                return
-        except OSError as exc:  # the UI restarting, Redis restarting: keep asking
-            last = exc
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout_s} s (last: {last})")
+            return predicate()
+        except OSError:
+            return None
+
+    return ask
 
 
 def redis_pid(data_dir: Path) -> int:
@@ -145,7 +146,9 @@ def running_up(sample_media: Path, tmp_path: Path) -> Iterator[tuple[subprocess.
     port = free_port()
     proc = start_up(tmp_path, port, sample_media / "single_face.mp4")
     try:
-        wait_for(lambda: cameras(port).get("cam1", {}).get("status") == "running", 240, "cam1 running")
+        wait_for(
+            answered(lambda: cameras(port).get("cam1", {}).get("status") == "running"), 240, "cam1 running"
+        )
         yield proc, port
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -167,21 +170,28 @@ def test_killed_redis_comes_back_with_every_camera(
     )
     with urllib.request.urlopen(added, timeout=10) as reply:
         assert reply.status == 201
-    wait_for(lambda: cameras(port).get("added", {}).get("status") == "running", 120, "added camera running")
+    wait_for(
+        answered(lambda: cameras(port).get("added", {}).get("status") == "running"),
+        120,
+        "added camera running",
+    )
     data_dir = tmp_path / "data" / "redis"
     old_pid = redis_pid(data_dir)
     assert old_pid, f"no redis-server in {data_dir}"
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: redis_pid(data_dir) not in (0, old_pid), 30, "redis-server restarted")
+    wait_for(answered(lambda: redis_pid(data_dir) not in (0, old_pid)), 30, "redis-server restarted")
     seen: dict[str, dict[str, object]] = {}
-    wait_for(lambda: seen.update(cameras(port)) or seen, 60, "the cameras listed again")  # 503 meanwhile
+    # 503 meanwhile
+    wait_for(answered(lambda: seen.update(cameras(port)) or seen), 60, "the cameras listed again")
     frames_at_restart = {name: int(c["frames"]) for name, c in seen.items()}  # type: ignore[call-overload]
     assert set(frames_at_restart) >= {"cam1", "added"}, "a camera was lost with Redis"
     wait_for(
-        lambda: all(
-            int(c["frames"]) > frames_at_restart.get(name, 0) and c["status"] == "running"  # type: ignore[call-overload]
-            for name, c in cameras(port).items()
-            if name in ("cam1", "added")
+        answered(
+            lambda: all(
+                int(c["frames"]) > frames_at_restart.get(name, 0) and c["status"] == "running"  # type: ignore[call-overload]
+                for name, c in cameras(port).items()
+                if name in ("cam1", "added")
+            )
         ),
         120,
         "both cameras producing frames again",
@@ -196,13 +206,13 @@ def test_killed_ui_comes_back_and_the_job_finishes(
     video = chaos_clip(sample_media, tmp_path / "clip")
     job_id = upload(port, video)
     wait_for(
-        lambda: int(get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")["frames_done"]) > 10,  # type: ignore[index]
+        answered(lambda: int(get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")["frames_done"]) > 10),  # type: ignore[index]
         120,
         "job under way",
     )
     os.kill(service_pid(proc.pid, "ui"), signal.SIGKILL)
     wait_for(
-        lambda: get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")["status"] == "done",  # type: ignore[index]
+        answered(lambda: get_json(f"http://127.0.0.1:{port}/api/jobs/{job_id}")["status"] == "done"),  # type: ignore[index]
         400,
         "the job done after the UI restart",
     )
@@ -246,7 +256,7 @@ def test_analyze_interrupted_says_so_and_leaves_nothing(
     # start-up is under way once the first process of its stack exists (a loaded machine may take
     # seconds just to import Python before that)
     wait_for(
-        lambda: set(stack_processes(proc.pid, redis_dirs)) - before or proc.poll() is not None,
+        answered(lambda: set(stack_processes(proc.pid, redis_dirs)) - before or proc.poll() is not None),
         120,
         "start-up",
     )

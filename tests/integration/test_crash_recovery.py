@@ -18,7 +18,8 @@ from services.common.streams import StreamClient
 from services.common.worker import Worker
 from services.ingest.camera import CameraReader
 from services.ingest.settings import IngestSettings
-from tests.integration.test_reconnect import Echo, publish, wait_for
+from tests.integration.test_reconnect import Echo, publish
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def test_a_restarted_worker_takes_its_own_pending_entries_at_once(redis_client: 
     started = time.monotonic()
     thread.start()
     try:
-        assert wait_for(lambda: redis_client.xlen(keys.stream("faces", "cam")) == 5, 10)
+        wait_for(lambda: redis_client.xlen(keys.stream("faces", "cam")) == 5, 10, "all five outputs")
         recovered_in_s = time.monotonic() - started
     finally:
         worker.stop.set()
@@ -59,7 +60,9 @@ def test_another_consumers_entries_still_wait_for_claim_idle(redis_client: redis
     try:
         time.sleep(0.5)
         assert redis_client.xlen(keys.stream("faces", "cam")) == 0, "another consumer's entry is not stolen"
-        assert wait_for(lambda: redis_client.xlen(keys.stream("faces", "cam")) == 1, 10)
+        wait_for(
+            lambda: redis_client.xlen(keys.stream("faces", "cam")) == 1, 10, "the claimed entry's output"
+        )
     finally:
         worker.stop.set()
         thread.join(10)
@@ -72,7 +75,7 @@ def test_ingest_resumes_a_file_job_where_it_stopped(redis_client: redis.Redis, s
     first = CameraReader(redis_client, settings, registry.get(redis_client, "job"))  # type: ignore[arg-type]
     thread = threading.Thread(target=first.run, daemon=True)
     thread.start()
-    wait_for(lambda: redis_client.xlen(keys.stream("frames", "job")) >= 20, 30)
+    wait_for(lambda: redis_client.xlen(keys.stream("frames", "job")) >= 20, 30, "20 frames read")
     first.stop.set()  # as if ingest died here: no End was written
     thread.join(10)
     done_before = redis_client.xlen(keys.stream("frames", "job"))

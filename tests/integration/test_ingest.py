@@ -18,6 +18,7 @@ from services.common.schema import End, Frame, Message, Mode
 from services.common.streams import Batch, StreamClient
 from services.ingest.camera import CameraReader
 from services.ingest.settings import IngestSettings
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -30,14 +31,6 @@ def messages(r: redis.Redis, cam: str) -> list[Message]:
 
 def camera_hash(r: redis.Redis, cam: str) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in r.hgetall(keys.camera(cam)).items()}
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s")
-        time.sleep(0.02)
 
 
 @pytest.fixture()

@@ -186,9 +186,19 @@ def test_claim_reclaims_entries_of_a_consumer_that_never_acks(redis_client: redi
 
 
 def test_claim_skips_streams_without_the_group(redis_client: redis.Redis) -> None:
-    publish(redis_client, "c1", range(2))
+    publish(redis_client, "c1", range(2))  # no group on c1 at all
+    ids = publish(redis_client, "c2", range(2))
+    without, grouped = keys.stream("frames", "c1"), keys.stream("frames", "c2")
+    a = StreamClient(redis_client, "detector", "a", maxlen=100)
     b = StreamClient(redis_client, "detector", "b", maxlen=100)
-    assert b.claim([keys.stream("frames", "c1")], min_idle_ms=0, max_deliveries=3) == ([], [])
+    assert len(a.read([grouped], count=10, block_ms=10)) == 2  # a dies without acking
+    b.ensure_group(grouped)
+    # the stream without the group is skipped, and does not stop the claim of the one with it
+    again, dead = b.claim([without, grouped], min_idle_ms=0, max_deliveries=3)
+    assert dead == []
+    assert [(e.stream, e.entry_id) for e in again] == [(grouped, i) for i in ids]
+    assert redis_client.xinfo_groups(without) == [], "claim creates no group"
+    assert b.claim([without], min_idle_ms=0, max_deliveries=3) == ([], [])
 
 
 def test_claim_dead_letters_after_max_deliveries(redis_client: redis.Redis) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
@@ -20,6 +20,7 @@ from services.common.schema import Emotions, FaceEmotion, Tracks
 from services.tracker.service import TrackerWorker
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, TrackerConfig
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -84,14 +85,6 @@ def as_reference(tracks: list[Tracks]) -> dict[int, list[tuple[int, tuple[float,
     }
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 def start_tracker(redis_url: str, instance: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -109,7 +102,7 @@ def test_killed_tracker_process_restarts_with_the_same_ids(redis_url: str, redis
     first = start_tracker(redis_url, "tracker-a")
     try:
         publish(redis_client, camera, range(0, 30))
-        wait_for(lambda: redis_client.xlen(keys.stream("tracks", camera)) >= 30)
+        wait_for(lambda: redis_client.xlen(keys.stream("tracks", camera)) >= 30, timeout_s=20)
         publish(redis_client, camera, range(30, 45))  # some of these may be read but not applied: killed
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -119,7 +112,7 @@ def test_killed_tracker_process_restarts_with_the_same_ids(redis_url: str, redis
     publish(redis_client, camera, range(45, FRAMES))
     second = start_tracker(redis_url, "tracker-b")
     try:
-        wait_for(lambda: redis_client.xlen(keys.stream("tracks", camera)) >= FRAMES)
+        wait_for(lambda: redis_client.xlen(keys.stream("tracks", camera)) >= FRAMES, timeout_s=20)
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(10)
@@ -149,13 +142,15 @@ def test_replicas_share_cameras_and_take_over_with_the_same_ids(
     for cam in cams:
         registry.add(redis_client, cam, "file:///clip.mp4", mode="file")
     with replica(redis_url, "a", max_cameras=1) as a:
-        wait_for(lambda: len(a.owned) == 1)
+        wait_for(lambda: len(a.owned) == 1, timeout_s=20)
         with replica(redis_url, "b", max_cameras=1) as b:
-            wait_for(lambda: len(b.owned) == 1)
+            wait_for(lambda: len(b.owned) == 1, timeout_s=20)
             assert sorted(a.owned + b.owned) == cams, "one owner per camera"
             for cam in cams:
                 publish(redis_client, cam, range(0, 40))
-            wait_for(lambda: all(redis_client.xlen(keys.stream("tracks", c)) >= 40 for c in cams))
+            wait_for(
+                lambda: all(redis_client.xlen(keys.stream("tracks", c)) >= 40 for c in cams), timeout_s=20
+            )
             for cam in cams:
                 owner = redis_client.get(keys.tracker_lease(cam))
                 consumers = {
@@ -167,10 +162,12 @@ def test_replicas_share_cameras_and_take_over_with_the_same_ids(
                 assert consumers == {owner.decode()}, f"only the owner of {cam} reads it"
         # b stopped and released its camera; a (max_cameras=1) cannot take it, so c takes both below
     with replica(redis_url, "c") as c:
-        wait_for(lambda: len(c.owned) == 2)
+        wait_for(lambda: len(c.owned) == 2, timeout_s=20)
         for cam in cams:
             publish(redis_client, cam, range(40, FRAMES))
-        wait_for(lambda: all(redis_client.xlen(keys.stream("tracks", c)) >= FRAMES for c in cams))
+        wait_for(
+            lambda: all(redis_client.xlen(keys.stream("tracks", c)) >= FRAMES for c in cams), timeout_s=20
+        )
     for cam in cams:
         tracks = published(redis_client, cam)
         assert sorted(m.seq for m in tracks) == list(range(FRAMES))
@@ -189,7 +186,7 @@ def test_replica_leaves_cameras_it_does_not_own(redis_url: str, redis_client: re
         groups = redis_client.xinfo_groups(keys.stream("emotions", cam))
         assert all(g["pending"] == 0 for g in groups), "nothing read, so nothing for the owner to reclaim"
         redis_client.delete(keys.tracker_lease(cam))  # the owner goes away
-        wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 10)
+        wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 10, timeout_s=20)
         assert d.owned == [cam]
 
 
@@ -197,9 +194,9 @@ def test_lost_lease_stops_publishing(redis_url: str, redis_client: redis.Redis) 
     cam = "cam-fenced"
     registry.add(redis_client, cam, "file:///clip.mp4", mode="file")
     with replica(redis_url, "e") as e:
-        wait_for(lambda: e.owned == [cam])
+        wait_for(lambda: e.owned == [cam], timeout_s=20)
         publish(redis_client, cam, range(0, 10))
-        wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 10)
+        wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 10, timeout_s=20)
         redis_client.set(keys.tracker_lease(cam), "usurper", px=60_000)
         publish(redis_client, cam, range(10, 20))
         time.sleep(1.5)
@@ -215,10 +212,10 @@ def test_timeline_key_holds_segments(redis_url: str, redis_client: redis.Redis) 
     cam = "cam-timeline"
     registry.add(redis_client, cam, "rtsp://example/cam", mode="live")
     with replica(redis_url, "f", timeline_interval_ms=0):
-        wait_for(lambda: redis_client.get(keys.tracker_lease(cam)) is not None)
+        wait_for(lambda: redis_client.get(keys.tracker_lease(cam)) is not None, timeout_s=20)
         publish(redis_client, cam, range(0, 20))
-        wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 20)
-        wait_for(lambda: redis_client.get(keys.timeline(cam)) is not None)
+        wait_for(lambda: redis_client.xlen(keys.stream("tracks", cam)) >= 20, timeout_s=20)
+        wait_for(lambda: redis_client.get(keys.timeline(cam)) is not None, timeout_s=20)
     raw = redis_client.get(keys.timeline(cam))
     assert isinstance(raw, bytes)
     doc = json.loads(raw)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from services.common.image import decode_jpeg, encode_jpeg
 from services.common.schema import Skip, Track, Tracks
 from services.ui.app import create_app
 from services.ui.settings import UISettings
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -53,15 +53,6 @@ def publish(
     )
     client.xadd(keys.stream("tracks", cam), codec.encode(msg))  # type: ignore[arg-type]
     return msg
-
-
-def wait_for(fn: Any, timeout_s: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 @pytest.fixture()
@@ -101,7 +92,7 @@ def test_snapshot_draws_the_box_in_the_emotion_colour(api: TestClient, redis_cli
     assert api.get("/snapshot/cam1.jpg").status_code == 404  # nothing drawn yet
     publish(redis_client, "cam1", 0, {"sad": 0.9, "happy": 0.1})
 
-    resp = wait_for(lambda: (r := api.get("/snapshot/cam1.jpg")).status_code == 200 and r)
+    resp = wait_for(lambda: (r := api.get("/snapshot/cam1.jpg")).status_code == 200 and r, 5, "a snapshot")
 
     assert resp and resp.headers["content-type"] == "image/jpeg"
     img = decode_jpeg(resp.content)
@@ -116,12 +107,15 @@ def test_snapshot_draws_the_box_in_the_emotion_colour(api: TestClient, redis_cli
 def test_snapshot_keeps_last_frame_when_frame_key_expired(api: TestClient, redis_client: redis.Redis) -> None:
     registry.add(redis_client, "cam1", "0")
     publish(redis_client, "cam1", 0, {"angry": 1.0})
-    first = wait_for(lambda: (r := api.get("/snapshot/cam1.jpg")).status_code == 200 and r.content)
+    first = wait_for(
+        lambda: (r := api.get("/snapshot/cam1.jpg")).status_code == 200 and r.content, 5, "a snapshot"
+    )
     msg = publish(redis_client, "cam1", 1, {"fear": 1.0})
     redis_client.delete(msg.frame_key)
 
-    wait_for(lambda: api.get("/api/cameras").json()[0]["seq"] == 1)
-    time.sleep(0.3)  # a few reader polls
+    live = api.app.state.live  # type: ignore[attr-defined]
+    # the reader itself has taken seq 1 (GET /api/cameras reads the stream, not the reader)
+    wait_for(lambda: (v := live.get("cam1")) and v.tracks and v.tracks.seq == 1, 5, "the reader at seq 1")
 
     assert api.get("/snapshot/cam1.jpg").content == first
 
@@ -164,7 +158,7 @@ def test_healthz_is_503_without_redis(redis_url: str) -> None:
 def test_mjpeg_stream_sends_jpeg_parts(api: TestClient, redis_client: redis.Redis) -> None:
     registry.add(redis_client, "cam1", "0")
     publish(redis_client, "cam1", 0, {"happy": 1.0})
-    wait_for(lambda: api.get("/snapshot/cam1.jpg").status_code == 200)
+    wait_for(lambda: api.get("/snapshot/cam1.jpg").status_code == 200, 5, "a snapshot")
     assert api.get("/video/nope.mjpg").status_code == 404
 
     with api.stream("GET", "/video/cam1.mjpg") as resp:

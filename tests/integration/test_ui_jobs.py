@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from services.ui.app import create_app
 from services.ui.settings import UISettings
-from tests.integration.test_ui_support import FakePipeline, run_ingest, wait_for
+from tests.support.ui import FakePipeline, run_ingest
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -22,7 +22,8 @@ from services.ui.pipeline import panel_html
 from services.ui.settings import UISettings
 from services.ui.view import grid_html
 from services.ui.webcam import WebcamHub, camera_for
-from tests.integration.test_ui_support import FakePipeline, run_ingest, wait_for
+from tests.support.ui import FakePipeline, run_ingest
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,6 +16,7 @@ from services.common.schema import End, Faces, Frame, Message, Skip
 from services.common.settings import CommonSettings
 from services.common.streams import Batch, Entry
 from services.common.worker import Worker, map_stage, now_ms
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -104,14 +105,6 @@ def start_worker(redis_url: str, redis_client: redis.Redis) -> Iterator[Callable
         running.worker.redis.close()
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {condition.__name__}")
-        time.sleep(0.02)
-
-
 def frame(cam: str, seq: int, mode: str = "file", captured_ms: int | None = None) -> Frame:
     return Frame(
         camera_id=cam,
@@ -143,19 +136,19 @@ def test_discovers_camera_and_processes_in_order(
     redis_client: redis.Redis, start_worker: Callable[..., Running]
 ) -> None:
     running = start_worker()
-    wait_for(lambda: redis_client.exists(keys.health("detector", INSTANCE)) == 1)
+    wait_for(lambda: redis_client.exists(keys.health("detector", INSTANCE)) == 1, timeout_s=5)
     registry.add(redis_client, "cam1", "/videos/a.mp4", mode="file")
     for seq in range(20):
         put(redis_client, frame("cam1", seq))
     put(redis_client, End(camera_id="cam1", seq=20, captured_ms=now_ms(), mode="file", frames=20))
 
-    wait_for(lambda: len(outputs(redis_client, "cam1")) == 21)
+    wait_for(lambda: len(outputs(redis_client, "cam1")) == 21, timeout_s=5)
     out = outputs(redis_client, "cam1")
     assert [m.seq for m in out] == list(range(21))
     assert all(isinstance(m, Faces) and m.faces == () for m in out[:20])
     assert isinstance(out[20], End) and out[20].frames == 20  # markers pass through unchanged
     assert [m.frame_key for m in out[:20]] == [keys.frame("cam1", s) for s in range(20)]
-    wait_for(lambda: pending(redis_client, "cam1") == 0)
+    wait_for(lambda: pending(redis_client, "cam1") == 0, timeout_s=5)
     assert running.worker.cameras == ["cam1"]
     assert sorted(s for call in running.handler.calls for s in call) == list(range(20))
     assert dead_letters(redis_client) == []
@@ -167,7 +160,7 @@ def test_second_camera_is_picked_up_while_running(
     registry.add(redis_client, "cam1", "/videos/a.mp4", mode="file")
     start_worker()
     put(redis_client, frame("cam1", 0))
-    wait_for(lambda: len(outputs(redis_client, "cam1")) == 1)
+    wait_for(lambda: len(outputs(redis_client, "cam1")) == 1, timeout_s=5)
     registry.add(redis_client, "cam2", "/videos/b.mp4", mode="file")
     for seq in range(3):
         put(redis_client, frame("cam2", seq))
@@ -187,7 +180,9 @@ def test_malformed_entries_go_to_dead_and_nothing_else_is_lost(
     put(redis_client, frame("cam1", 2))
     running = start_worker()
 
-    wait_for(lambda: len(dead_letters(redis_client)) == 2 and len(outputs(redis_client, "cam1")) == 3)
+    wait_for(
+        lambda: len(dead_letters(redis_client)) == 2 and len(outputs(redis_client, "cam1")) == 3, timeout_s=5
+    )
     assert [m.seq for m in outputs(redis_client, "cam1")] == [0, 1, 2]
     by_id = {f[b"id"]: f for f in dead_letters(redis_client)}
     assert set(by_id) == {junk_id, binary_id}
@@ -195,10 +190,10 @@ def test_malformed_entries_go_to_dead_and_nothing_else_is_lost(
     assert by_id[junk_id][b"stream"] == stream.encode()
     assert by_id[junk_id][b"group"] == b"detector"
     assert b"UTF-8" in by_id[binary_id][b"reason"]
-    wait_for(lambda: pending(redis_client, "cam1") == 0)
+    wait_for(lambda: pending(redis_client, "cam1") == 0, timeout_s=5)
     # the worker survived both and keeps processing
     put(redis_client, frame("cam1", 3))
-    wait_for(lambda: len(outputs(redis_client, "cam1")) == 4)
+    wait_for(lambda: len(outputs(redis_client, "cam1")) == 4, timeout_s=5)
     assert running.thread.is_alive()
     assert running.worker.stats["dead"] == 2
 
@@ -213,7 +208,7 @@ def test_old_live_frame_becomes_a_skip(
     put(redis_client, frame("cam1", 2, mode="live"))
     running = start_worker()
 
-    wait_for(lambda: len(outputs(redis_client, "cam1")) == 3)
+    wait_for(lambda: len(outputs(redis_client, "cam1")) == 3, timeout_s=5)
     first, skip, last = outputs(redis_client, "cam1")
     assert isinstance(skip, Skip)
     assert (skip.seq, skip.mode, skip.stage) == (1, "live", "detector")
@@ -225,7 +220,7 @@ def test_old_live_frame_becomes_a_skip(
         2,
     ]  # the old frame never reached process
     assert running.handler.stats["dropped"] == 1
-    wait_for(lambda: pending(redis_client, "cam1") == 0)
+    wait_for(lambda: pending(redis_client, "cam1") == 0, timeout_s=5)
     assert dead_letters(redis_client) == []
 
 
@@ -235,7 +230,7 @@ def test_old_file_frame_is_not_dropped(
     registry.add(redis_client, "job1", "/videos/a.mp4", mode="file")
     running = start_worker()
     put(redis_client, frame("job1", 0, mode="file", captured_ms=now_ms() - 100 * MAX_AGE_MS))
-    wait_for(lambda: len(outputs(redis_client, "job1")) == 1)
+    wait_for(lambda: len(outputs(redis_client, "job1")) == 1, timeout_s=5)
     [out] = outputs(redis_client, "job1")
     assert isinstance(out, Faces) and out.seq == 0 and out.mode == "file"
     assert running.handler.stats["dropped"] == 0
@@ -257,7 +252,7 @@ def test_failing_batch_is_dead_lettered_with_skips_and_worker_keeps_running(
         put(redis_client, frame("job1", seq))
     running = start_worker(MapHandler(process=flaky))
 
-    wait_for(lambda: len(outputs(redis_client, "job1")) == 3)
+    wait_for(lambda: len(outputs(redis_client, "job1")) == 3, timeout_s=5)
     assert running.handler.calls == [[0, 1, 2]]
     out = outputs(redis_client, "job1")
     assert all(isinstance(m, Skip) for m in out)
@@ -266,11 +261,11 @@ def test_failing_batch_is_dead_lettered_with_skips_and_worker_keeps_running(
     letters = dead_letters(redis_client)
     assert len(letters) == 3
     assert all(b"detector failed: model exploded" in f[b"reason"] for f in letters)
-    wait_for(lambda: pending(redis_client, "job1") == 0)
+    wait_for(lambda: pending(redis_client, "job1") == 0, timeout_s=5)
 
     for seq in range(3, 6):
         put(redis_client, frame("job1", seq))
-    wait_for(lambda: len(outputs(redis_client, "job1")) == 6)
+    wait_for(lambda: len(outputs(redis_client, "job1")) == 6, timeout_s=5)
     assert [type(m) for m in outputs(redis_client, "job1")[3:]] == [Faces] * 3
     assert running.thread.is_alive()
 
@@ -289,13 +284,13 @@ def test_per_message_exception_dead_letters_only_that_message(
     for seq in range(4):
         put(redis_client, frame("job1", seq))
     start_worker(MapHandler(process=odd_fails))
-    wait_for(lambda: len(outputs(redis_client, "job1")) == 4)
+    wait_for(lambda: len(outputs(redis_client, "job1")) == 4, timeout_s=5)
     assert [type(m) for m in outputs(redis_client, "job1")] == [Faces, Skip, Faces, Skip]
     assert sorted(f[b"reason"] for f in dead_letters(redis_client)) == [
         b"detector failed: seq 1 unreadable",
         b"detector failed: seq 3 unreadable",
     ]
-    wait_for(lambda: pending(redis_client, "job1") == 0)
+    wait_for(lambda: pending(redis_client, "job1") == 0, timeout_s=5)
 
 
 def test_stop_returns_promptly_and_clears_health(
@@ -304,10 +299,10 @@ def test_stop_returns_promptly_and_clears_health(
     registry.add(redis_client, "cam1", "/videos/a.mp4", mode="file")
     running = start_worker()
     health_key = keys.health("detector", INSTANCE)
-    wait_for(lambda: redis_client.exists(health_key) == 1)
+    wait_for(lambda: redis_client.exists(health_key) == 1, timeout_s=5)
     assert redis_client.ttl(health_key) > 0
     put(redis_client, frame("cam1", 0))
-    wait_for(lambda: len(outputs(redis_client, "cam1")) == 1)
+    wait_for(lambda: len(outputs(redis_client, "cam1")) == 1, timeout_s=5)
 
     t0 = time.monotonic()
     running.stop.set()
@@ -321,7 +316,7 @@ def test_stop_with_no_cameras_returns_promptly(
     redis_client: redis.Redis, start_worker: Callable[..., Running]
 ) -> None:
     running = start_worker()
-    wait_for(lambda: redis_client.exists(keys.health("detector", INSTANCE)) == 1)
+    wait_for(lambda: redis_client.exists(keys.health("detector", INSTANCE)) == 1, timeout_s=5)
     t0 = time.monotonic()
     running.stop.set()
     running.thread.join(2)

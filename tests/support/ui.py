@@ -10,9 +10,7 @@ the real ingest service in a thread.
 from __future__ import annotations
 
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -25,15 +23,10 @@ from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 from services.ui.app import create_app
 from services.ui.settings import UISettings
+from tests.support.wait import wait_for
 
 BOX_FRACTION = (0.3, 0.2, 0.6, 0.8)  # the fake face box, as fractions of the frame's width/height
 PROBS = {"happy": 0.7, "neutral": 0.2, "sad": 0.1}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class FakePipeline:
@@ -145,25 +138,11 @@ def serve_ui(settings: UISettings, client: redis.Redis) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        assert thread.is_alive(), "uvicorn exited"
-        time.sleep(0.05)
+    wait_for(lambda: server.started or not thread.is_alive(), 30, "uvicorn's start")
+    assert server.started, "uvicorn exited"
     try:
         yield f"http://127.0.0.1:{settings.port}"
     finally:
         config.app.state.live.closing.set()  # open frame sockets and streams end, as on SIGTERM
         server.should_exit = True
         thread.join(10)
-
-
-def wait_for(fn: Callable[[], object], timeout_s: float = 10.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
