@@ -34,7 +34,7 @@ ORIGINAL = {
     "motion": "none",
     "box_filter": "ema",
     "box_alpha": "0.3",
-    "max_age": "10",
+    "max_age_frames": "10",
     "iou_threshold": "0.4",
 }
 

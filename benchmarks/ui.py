@@ -174,7 +174,7 @@ def main() -> int:
         env = {"EMOSTREAM_REDIS_URL": embedded.url, "EMOSTREAM_LOG_LEVEL": "WARNING"}
         for i in range(args.cameras):
             registry.add(client, f"cam{i + 1}", str(media / VIDEOS[i % len(VIDEOS)]), mode="live", loop=True)
-        ui_env = {**env, "EMOSTREAM_PORT": str(port), "EMOSTREAM_HEALTH_INTERVAL_S": "5"}
+        ui_env = {**env, "EMOSTREAM_PORT": str(port)}
         with (
             process("services.ingest", env),
             pipeline(args.pipeline, client, embedded.url),

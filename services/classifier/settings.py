@@ -12,4 +12,4 @@ class ClassifierSettings(CommonSettings):
         "'mini-xception-fer', checkpoint dir, hub id",
     )
     device: str = Field("", description="torch device; empty: cuda when available, else cpu")
-    max_batch: int = Field(16, ge=1)
+    read_count: int = Field(16, ge=1, description="entries read per stream per XREADGROUP (COUNT)")

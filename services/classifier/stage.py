@@ -14,7 +14,7 @@ import numpy as np
 from services.common.image import decode_jpeg
 from services.common.schema import Emotions, FaceEmotion, Faces, carried
 
-#: Crops per forward pass: one read of the classifier can hold max_batch entries of every camera, each
+#: Crops per forward pass: one read of the classifier can hold read_count entries of every camera, each
 #: with several faces, so a pass is split into chunks of at most this many crops.
 MAX_FACES_PER_PASS = 64
 

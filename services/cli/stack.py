@@ -26,6 +26,7 @@ from services.cli.embedded_redis import EmbeddedRedis, new_password
 from services.cli.settings import CliSettings
 from services.cli.supervisor import Supervisor
 from services.common import health
+from services.common.lifecycle import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +84,16 @@ class Stack:
 
     def monitor(self) -> None:
         """Until :attr:`stop`: restart a dead embedded Redis, then any exited service (with backoff)."""
-        redis_backoff = 0.5
+        backoff = Backoff(cap_s=10.0)
         while not self.stop.wait(0.25):
             if self.embedded is not None and not self.embedded.alive():
                 try:
                     self.embedded.restart()
-                    redis_backoff = 0.5
+                    backoff.reset()
                 except RuntimeError as exc:
-                    log.error(
-                        "embedded redis did not restart error=%r retry_in_s=%.1f", str(exc), redis_backoff
-                    )
-                    self.stop.wait(redis_backoff)
-                    redis_backoff = min(redis_backoff * 2, 10.0)
+                    delay = backoff.next_s()
+                    log.error("embedded redis did not restart error=%r retry_in_s=%.1f", str(exc), delay)
+                    self.stop.wait(delay)
                     continue
             self.supervisor.poll()
 

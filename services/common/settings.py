@@ -5,11 +5,22 @@ All environment variables carry the ``EMOSTREAM_`` prefix, e.g. ``EMOSTREAM_REDI
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+#: settings renamed for names that say what they are, old name -> new name. The old names are read for
+#: one more release, with a warning.
+RENAMED = {
+    "EMOSTREAM_MAX_BATCH": "EMOSTREAM_READ_COUNT",
+    "EMOSTREAM_MAX_AGE": "EMOSTREAM_MAX_AGE_FRAMES",
+}
 
 
 def default_instance() -> str:
@@ -26,9 +37,12 @@ class CommonSettings(BaseSettings):
     live_max_age_ms: int = Field(2500, ge=100, description="a live frame older than this is dropped")
     claim_idle_ms: int = Field(30_000, ge=100, description="pending entries idle this long are reclaimed")
     max_deliveries: int = Field(3, ge=1, description="after this many deliveries an entry goes to emo:dead")
-    max_batch: int = Field(8, ge=1, description="entries read per stream per XREADGROUP")
+    read_count: int = Field(
+        8, ge=1, description="entries read per stream per XREADGROUP (COUNT; was `MAX_BATCH`)"
+    )
     max_wait_ms: int = Field(20, ge=1, description="XREADGROUP BLOCK time")
     health_ttl_s: int = Field(15, ge=2, description="TTL of the health key; --check fails after it")
+    stats_interval_s: int = Field(60, ge=0, description="log a stats line this often (0: only at stop)")
     torch_threads: int = Field(
         0, ge=0, description="torch CPU threads per model service (0: cores/4, at least 1)"
     )
@@ -39,6 +53,19 @@ class CommonSettings(BaseSettings):
     parent_pid: int = Field(
         0, ge=0, description="set by the supervisor: the service stops when that process is gone"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """Read a setting given under its old name (:data:`RENAMED`) unless the new one is given too."""
+        if not isinstance(data, dict):
+            return data
+        for old, new in RENAMED.items():
+            field = new.removeprefix("EMOSTREAM_").lower()
+            if old in os.environ and field in cls.model_fields and field not in data:
+                log.warning("%s is deprecated: use %s (read this time)", old, new)
+                data = {**data, field: os.environ[old]}
+        return data
 
     def instance_for_check(self) -> str:
         """What ``--check`` looks for: this instance when ``EMOSTREAM_INSTANCE`` names it, else any

@@ -28,15 +28,19 @@ class Entry:
 
 @dataclass
 class Batch:
-    """What one MULTI writes: outputs, keys to delete, dead letters, and the entries to ack."""
+    """What one MULTI writes: outputs, keys to set and to delete, dead letters, and the entries to ack.
+
+    ``writes`` maps a key to ``(value, ttl_ms)`` (``ttl_ms`` None: no TTL): state that must change with the
+    acks, such as the tracker's checkpoints."""
 
     outputs: list[tuple[str, Message]] = field(default_factory=list)
     acks: list[Entry] = field(default_factory=list)
     dead: list[tuple[Entry, str]] = field(default_factory=list)
     delete_keys: list[str] = field(default_factory=list)
+    writes: dict[str, tuple[str, int | None]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.outputs or self.acks or self.dead or self.delete_keys)
+        return bool(self.outputs or self.acks or self.dead or self.delete_keys or self.writes)
 
 
 def _text(value: bytes | str) -> str:
@@ -183,6 +187,8 @@ class StreamClient:
                 {"stream": entry.stream, "id": entry.entry_id, "reason": reason, "group": self.group}
             )
             pipe.xadd(keys.DEAD, dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+        for key, (value, ttl_ms) in batch.writes.items():
+            pipe.set(key, value, px=ttl_ms)
         if batch.delete_keys:
             pipe.delete(*batch.delete_keys)
         by_stream: dict[str, list[str]] = {}

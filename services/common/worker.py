@@ -1,14 +1,15 @@
-"""The worker loop every stream-consuming service runs.
+r"""The stream worker: the :mod:`~services.common.lifecycle` hooks of every stream-consuming service.
 
-One :class:`Worker` owns the lifecycle: discover cameras, ``XREADGROUP`` over all their input streams,
-hand decoded entries to a :class:`Handler`, commit outputs and acks in one MULTI, reclaim entries of dead
-replicas, dead-letter malformed ones, beat its health key, and survive Redis restarts. SIGTERM finishes
-the current batch, acks it and returns.
+:class:`Worker` discovers cameras, ``XREADGROUP``\s their input streams, hands decoded entries to a
+:class:`Handler`, commits outputs and acks in one MULTI, reclaims entries of dead replicas and dead-letters
+malformed ones. The loop around it (health beat, stats line, Redis backoff, SIGTERM) is
+:func:`~services.common.lifecycle.run_service`'s. A service with more to do per camera (the tracker's
+leases and checkpoints) subclasses it through three public hooks: :meth:`Worker.assign`,
+:meth:`Worker.commit` and :attr:`Worker.periodic_claim`, plus ``teardown``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -18,7 +19,8 @@ from typing import Protocol
 
 import redis
 
-from services.common import health, keys, metrics, watchdog
+from services.common import keys, metrics
+from services.common.lifecycle import Service, run_service
 from services.common.schema import End, Message, Skip
 from services.common.settings import CommonSettings
 from services.common.streams import Batch, Entry, StreamClient
@@ -35,6 +37,10 @@ def now_ms() -> int:
 
 
 class Handler(Protocol):
+    """The pure part of a stage: entries in, a :class:`Batch` (outputs, acks, writes) out; no Redis."""
+
+    stats: Counter[str]
+
     def handle(self, entries: list[Entry], now_ms: int) -> Batch:
         """Process decoded entries; everything returned in ``acks`` is acked with the outputs."""
         ...
@@ -44,8 +50,8 @@ class Handler(Protocol):
         ...
 
 
-class Worker:
-    """The lifecycle of a stream-consuming service (see the module docstring).
+class Worker(Service):
+    """A stream-consuming service's hooks (see the module docstring).
 
     A worker restarted under the same ``settings.instance`` first reads its own pending entries (the
     consumer's PEL, from ``0``) of every stream, then new ones (``>``): what it had read but not committed
@@ -55,6 +61,9 @@ class Worker:
 
     #: read the own PEL before new entries (the tracker takes its pending entries over per camera instead)
     recover_own_pending = True
+    #: XAUTOCLAIM entries idle for ``claim_idle_ms`` every ``claim_idle_ms / 2`` (the tracker does not:
+    #: while it holds a camera's lease, every pending entry of that camera is its own)
+    periodic_claim = True
 
     def __init__(
         self,
@@ -75,70 +84,56 @@ class Worker:
             self.redis, group, settings.instance, settings.stream_maxlen, self.recover_own_pending
         )
         self.stop = stop or threading.Event()
-        self.stats: Counter[str] = Counter()
-        self.cameras: list[str] = []
+        self.counts: Counter[str] = Counter()
+        self.cameras: list[str] = []  # every registered camera
+        self.assigned: list[str] = []  # the cameras this replica reads (:meth:`assign`)
+        self._next_refresh = self._next_claim = 0.0
 
     def run(self, burst: bool = False) -> None:
         """Loop until :attr:`stop` is set (or, with ``burst``, until a read returns nothing)."""
-        log.info("worker starting group=%s instance=%s", self.streams.group, self.settings.instance)
-        next_refresh = next_claim = next_beat = 0.0
-        backoff = 0.5
-        try:
-            while not self.stop.is_set():
-                watchdog.pet()
-                try:
-                    t = time.monotonic()
-                    if t >= next_refresh:
-                        self._refresh_cameras()
-                        next_refresh = t + 1.0
-                    if t >= next_claim:
-                        self._claim()
-                        next_claim = t + self.settings.claim_idle_ms / 2000
-                    if t >= next_beat:
-                        self._beat()
-                        next_beat = t + max(1.0, self.settings.health_ttl_s / 3)
-                    entries = self.streams.read(
-                        self._stream_names(), self.settings.max_batch, self.settings.max_wait_ms
-                    )
-                    if not self._stream_names():
-                        self.stop.wait(0.2)
-                    self._process(entries)
-                    self._commit(self.handler.tick(now_ms()))
-                    backoff = 0.5
-                    if burst and not entries:
-                        break
-                except (redis.ConnectionError, redis.TimeoutError) as exc:
-                    log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), backoff)
-                    self.streams.forget_all()
-                    self.stop.wait(backoff)
-                    backoff = min(backoff * 2, 5.0)
-        finally:
-            with contextlib.suppress(redis.RedisError):
-                health.clear(self.redis, self.service, self.settings.instance)
-            log.info("worker stopped stats=%s", dict(self.stats))
+        run_service(self.service, self, self.settings, self.redis, self.stop, burst)
 
-    def _stream_names(self) -> list[str]:
-        return [keys.stream(self.input_stage, c) for c in self.cameras]
+    # -- hooks a subclass may override ---------------------------------------------------------------------
+    def assign(self, cameras: list[str]) -> list[str]:
+        """The cameras this replica reads, of the registered ``cameras`` (called every second): all."""
+        return cameras
 
-    def _refresh_cameras(self) -> None:
-        members = sorted(m.decode() if isinstance(m, bytes) else m for m in self.redis.smembers(keys.CAMERAS))
-        if members != self.cameras:
-            log.info("cameras changed cameras=%s", ",".join(members))
-            self.cameras = members
-            metrics.CAMERAS.labels(self.service).set(len(members))
+    def commit(self, batch: Batch) -> None:
+        """Write ``batch`` (outputs, writes, dead letters, acks) in one MULTI, then count it."""
+        if not batch:
+            return
+        self.streams.commit(batch)
+        self.account(batch)
 
-    def _claim(self) -> None:
-        again, dead = self.streams.claim(
-            self._stream_names(), self.settings.claim_idle_ms, self.settings.max_deliveries
-        )
-        if again or dead:
-            log.info("reclaimed entries=%d dead=%d", len(again), len(dead))
-            self.stats["reclaimed"] += len(again)
-            metrics.MESSAGES.labels(self.service, "reclaimed").inc(len(again))
-            self._commit(Batch(dead=dead))
-            self._process(again)
+    # -- the lifecycle hooks ---------------------------------------------------------------------------------
+    def step(self) -> bool:
+        t = time.monotonic()
+        if t >= self._next_refresh:
+            self._refresh_cameras()
+            self._next_refresh = t + 1.0
+        if self.periodic_claim and t >= self._next_claim:
+            self._claim()
+            self._next_claim = t + self.settings.claim_idle_ms / 2000
+        streams = self.input_streams()
+        entries = self.streams.read(streams, self.settings.read_count, self.settings.max_wait_ms)
+        if not streams:
+            self.stop.wait(0.2)
+        self.process(entries)
+        self.commit(self.handler.tick(now_ms()))
+        return bool(entries)
 
-    def _process(self, entries: list[Entry]) -> None:
+    def on_redis_lost(self) -> None:
+        self.streams.forget_all()
+
+    def stats(self) -> dict[str, int | float | str]:
+        return {"cameras": len(self.assigned), **self.counts, **self.handler.stats}
+
+    # -- the loop's parts ------------------------------------------------------------------------------------
+    def input_streams(self) -> list[str]:
+        return [keys.stream(self.input_stage, c) for c in self.assigned]
+
+    def process(self, entries: list[Entry]) -> None:
+        """Dead-letter the malformed entries, hand the rest to the handler, commit what it returns."""
         if not entries:
             return
         bad = [(e, e.error) for e in entries if e.message is None]
@@ -146,35 +141,39 @@ class Worker:
         if bad:
             for entry, reason in bad:
                 log.warning("malformed entry stream=%s id=%s reason=%r", entry.stream, entry.entry_id, reason)
-            self._commit(Batch(dead=bad))
+            self.commit(Batch(dead=bad))
         if good:
-            self._commit(self.handler.handle(good, now_ms()))
+            self.commit(self.handler.handle(good, now_ms()))
 
-    def _commit(self, batch: Batch) -> None:
-        if not batch:
-            return
-        self.streams.commit(batch)
-        self._account(batch)
-
-    def _account(self, batch: Batch) -> None:
+    def account(self, batch: Batch) -> None:
         """Counters and latency metrics of a committed batch."""
-        self.stats["acked"] += len(batch.acks)
-        self.stats["dead"] += len(batch.dead)
-        self.stats["out"] += len(batch.outputs)
+        self.counts["acked"] += len(batch.acks)
+        self.counts["dead"] += len(batch.dead)
+        self.counts["out"] += len(batch.outputs)
         if batch.dead:
             metrics.MESSAGES.labels(self.service, "dead").inc(len(batch.dead))
         t = now_ms()
         for _, message in batch.outputs:
             metrics.LATENCY_S.labels(self.service).observe(max(0, t - message.captured_ms) / 1000)
 
-    def _beat(self) -> None:
-        health.beat(
-            self.redis,
-            self.service,
-            self.settings.instance,
-            self.settings.health_ttl_s,
-            {"cameras": len(self.cameras), **self.stats, **getattr(self.handler, "stats", {})},
+    def _refresh_cameras(self) -> None:
+        members = sorted(m.decode() if isinstance(m, bytes) else m for m in self.redis.smembers(keys.CAMERAS))
+        if members != self.cameras:
+            log.info("cameras changed cameras=%s", ",".join(members))
+            self.cameras = members
+            metrics.CAMERAS.labels(self.service).set(len(members))
+        self.assigned = self.assign(members)
+
+    def _claim(self) -> None:
+        again, dead = self.streams.claim(
+            self.input_streams(), self.settings.claim_idle_ms, self.settings.max_deliveries
         )
+        if again or dead:
+            log.info("reclaimed entries=%d dead=%d", len(again), len(dead))
+            self.counts["reclaimed"] += len(again)
+            metrics.MESSAGES.labels(self.service, "reclaimed").inc(len(again))
+            self.commit(Batch(dead=dead))
+            self.process(again)
 
 
 def skip_of(msg: Message, stage: str, reason: str) -> Skip:

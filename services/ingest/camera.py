@@ -12,6 +12,7 @@ import redis
 from services.common import codec, keys, registry
 from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
+from services.common.lifecycle import REDIS_DOWN, Backoff
 from services.common.registry import Camera
 from services.common.schema import End, Mode
 from services.common.sources import SourceError, parse_uri
@@ -52,7 +53,7 @@ class CameraReader:
         alone: a live camera shows it as its error and retries with backoff, a file job fails with it.
         """
         cam = self.camera
-        backoff = 0.5
+        backoff = Backoff()
         failures = 0
         while not self.stop.is_set():
             try:
@@ -61,12 +62,12 @@ class CameraReader:
                 else:
                     self._run_live()
                 return
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except REDIS_DOWN as exc:
+                delay = backoff.next_s()
                 log.warning(
-                    "redis unavailable camera=%s error=%r retry_in_s=%.1f", cam.camera_id, str(exc), backoff
+                    "redis unavailable camera=%s error=%r retry_in_s=%.1f", cam.camera_id, str(exc), delay
                 )
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                self.stop.wait(delay)
             except Exception as exc:  # noqa: BLE001 -- a camera must never take the ingest service down
                 log.exception("camera crashed camera=%s", cam.camera_id)
                 error = f"internal error: {type(exc).__name__}: {exc}"[:500]
@@ -77,7 +78,7 @@ class CameraReader:
                     failures += 1
                     self._report_error(error, failures)
                 except redis.RedisError:
-                    self.stop.wait(backoff)
+                    self.stop.wait(backoff.next_s())
 
     # -- live -------------------------------------------------------------------------------------------
     def _run_live(self) -> None:

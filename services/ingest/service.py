@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 
 import redis
 
-from services.common import health, registry, watchdog
+from services.common import registry
+from services.common.lifecycle import Service, run_service
 from services.common.sources import SourceError, parse_uri, source_loops
 from services.common.worker import redis_client
 from services.ingest.camera import CameraReader
@@ -25,7 +25,9 @@ def is_pushed(uri: str) -> bool:
         return False
 
 
-class Ingest:
+class Ingest(Service):
+    """The ingest service's hooks: keep one :class:`CameraReader` thread per camera of the registry."""
+
     def __init__(
         self, settings: IngestSettings, client: redis.Redis | None = None, stop: threading.Event | None = None
     ) -> None:
@@ -62,35 +64,23 @@ class Ingest:
             if registry.get(self.redis, name) is None:
                 registry.add(self.redis, name, uri, mode="live", loop=source_loops(uri))
 
+    # -- the lifecycle hooks (services.common.lifecycle) ----------------------------------------------
     def run(self) -> None:
-        backoff = 0.5
-        registered = False
-        while not self.stop.is_set():
-            watchdog.pet()
-            try:
-                if not registered:
-                    self.register_sources()
-                    registered = True
-                self.sync()
-                health.beat(
-                    self.redis,
-                    "ingest",
-                    self.settings.instance,
-                    self.settings.health_ttl_s,
-                    {
-                        "cameras": len(self.readers),
-                        "frames": sum(r.published for r, _ in self.readers.values()),
-                    },
-                )
-                backoff = 0.5
-                self.stop.wait(1.0)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), backoff)
-                self.stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+        run_service("ingest", self, self.settings, self.redis, self.stop)
+
+    def setup(self) -> None:
+        self.register_sources()
+
+    def step(self) -> bool:
+        self.sync()
+        self.stop.wait(1.0)
+        return True
+
+    def stats(self) -> dict[str, int | float | str]:
+        return {"cameras": len(self.readers), "frames": sum(r.published for r, _ in self.readers.values())}
+
+    def teardown(self) -> None:
         for reader, _ in self.readers.values():
             reader.stop.set()
         for _, thread in self.readers.values():
             thread.join(5)
-        with contextlib.suppress(redis.RedisError):
-            health.clear(self.redis, "ingest", self.settings.instance)

@@ -47,22 +47,8 @@ _RELEASE = _OWNED + "redis.call('del', KEYS[1]) end return 0"
 
 
 def config_from(settings: TrackerSettings) -> TrackerConfig:
-    return TrackerConfig(
-        iou_threshold=settings.iou_threshold,
-        box_alpha=settings.box_alpha,
-        prob_alpha=settings.prob_alpha,
-        confirm_frames=settings.confirm_frames,
-        margin=settings.label_margin,
-        max_age=settings.max_age,
-        min_hits=settings.min_hits,
-        motion=settings.motion,
-        max_centre_dist=settings.max_centre_dist,
-        centre_weight=settings.centre_weight,
-        box_filter=settings.box_filter,
-        euro_min_cutoff=settings.euro_min_cutoff,
-        euro_beta=settings.euro_beta,
-        euro_d_cutoff=settings.euro_d_cutoff,
-    )
+    """The tracking parameters of ``settings`` (the fields it inherits from :class:`TrackerConfig`)."""
+    return TrackerConfig.model_validate(settings.model_dump(include=set(TrackerConfig.model_fields)))
 
 
 def track_of(v: Any) -> Track:
@@ -93,9 +79,8 @@ class TrackerHandler:
         self.buffers: dict[str, SeqReorderer[Entry]] = {}
         self.timelines: dict[str, CameraTimeline] = {}
         self.modes: dict[str, Mode] = {}
-        self.dirty: set[str] = set()  # cameras whose checkpoint changed since take_dirty()
-        self.ended: set[str] = set()  # cameras whose file job ended since take_dirty()
         self.stats: Counter[str] = Counter()
+        self._timeline_due: dict[str, int] = {}  # camera -> captured_ms before which its timeline waits
 
     def _timeline(self, camera_id: str) -> CameraTimeline:
         tl = self.timelines.get(camera_id)
@@ -144,7 +129,7 @@ class TrackerHandler:
         self.buffers.pop(camera_id, None)
         self.timelines.pop(camera_id, None)
         self.modes.pop(camera_id, None)
-        self.dirty.discard(camera_id)
+        self._timeline_due.pop(camera_id, None)
 
     def checkpoint(self, camera_id: str) -> dict[str, Any] | None:
         """``{"tracker": CameraTracker.to_state(), "next_seq": int | None, "mode": str}`` or None."""
@@ -153,12 +138,6 @@ class TrackerHandler:
         if tracker is None or buffer is None:
             return None
         return {"tracker": tracker.to_state(), "next_seq": buffer.next_seq, "mode": self.modes[camera_id]}
-
-    def take_dirty(self) -> tuple[set[str], set[str]]:
-        """(cameras to checkpoint, cameras whose job ended) since the last call."""
-        dirty, ended = self.dirty, self.ended
-        self.dirty, self.ended = set(), set()
-        return dirty, ended
 
     def handle(self, entries: list[Entry], now_ms: int) -> Batch:
         batch = Batch()
@@ -185,12 +164,17 @@ class TrackerHandler:
         return batch
 
     def _release(self, batch: Batch, now_ms: int) -> None:
+        """Apply what the reorder buffers release, then add the changed cameras' checkpoints and
+        timelines to ``batch.writes`` (an ended file job's checkpoint to its deletes): state and acks
+        are committed together."""
+        changed: set[str] = set()
+        ended: set[str] = set()
         for camera_id, buffer in list(self.buffers.items()):
             gaps = buffer.gaps
             ready = buffer.pop_ready(now_ms)
             if buffer.gaps > gaps:
                 self.stats["gaps"] += buffer.gaps - gaps
-                self.dirty.add(camera_id)
+                changed.add(camera_id)
             for seq, entry in ready:
                 msg = entry.message
                 tracker = self.trackers.get(camera_id)
@@ -198,7 +182,7 @@ class TrackerHandler:
                     tracker = self.trackers[camera_id] = self.tracker_factory(self.config)
                 out = keys.stream("tracks", camera_id)
                 batch.acks.append(entry)
-                self.dirty.add(camera_id)
+                changed.add(camera_id)
                 if isinstance(msg, Emotions):
                     views = tracker.update(
                         seq, [Observation(f.box_xyxy, f.probs, f.score) for f in msg.faces]
@@ -219,10 +203,31 @@ class TrackerHandler:
                     batch.outputs.append((out, msg))
                     del self.buffers[camera_id]
                     self.trackers.pop(camera_id, None)
-                    self.dirty.discard(camera_id)
-                    self.ended.add(camera_id)
+                    ended.add(camera_id)
                     log.info("file job tracked camera=%s frames=%d", camera_id, msg.frames)
                     break
+        t = max((m.captured_ms for _, m in batch.outputs), default=0)
+        for camera_id in sorted(changed - ended):
+            state = self.checkpoint(camera_id)
+            if state is not None:
+                batch.writes[keys.tracker_state(camera_id)] = (json.dumps(state), None)
+                self._write_timeline(batch, camera_id, t, force=False)
+        for camera_id in sorted(ended):
+            batch.delete_keys.append(keys.tracker_state(camera_id))
+            self._write_timeline(batch, camera_id, t, force=True)
+            self.timelines.pop(camera_id, None)
+            self._timeline_due.pop(camera_id, None)
+
+    def _write_timeline(self, batch: Batch, camera_id: str, now_ms: int, force: bool) -> None:
+        """The camera's timeline into ``batch.writes``, at most every ``timeline_interval_ms`` (of
+        captured time) unless ``force``."""
+        tl = self.timelines.get(camera_id)
+        if tl is None or (not force and now_ms < self._timeline_due.get(camera_id, 0)):
+            return
+        self._timeline_due[camera_id] = now_ms + self.settings.timeline_interval_ms
+        tl.prune(now_ms)
+        keep_ms = self.settings.timeline_keep_s * 1000
+        batch.writes[keys.timeline(camera_id)] = (json.dumps(tl.to_json()), keep_ms)
 
 
 def _camera_of(stream: str) -> str:
@@ -230,10 +235,17 @@ def _camera_of(stream: str) -> str:
 
 
 class TrackerWorker(Worker):
-    """The worker loop with per-camera leases and checkpoints (see the module docstring)."""
+    """The stream worker with per-camera leases (see the module docstring), through the worker's hooks:
+    :meth:`assign` renews and takes leases, :meth:`commit` writes under WATCH of them, ``teardown``
+    releases them. Checkpoints come from the handler, in each batch's ``writes``."""
 
     handler: TrackerHandler
     recover_own_pending = False  # _take_over claims a camera's pending entries when it acquires the lease
+    # No periodic XAUTOCLAIM: a camera's pending entries are either this replica's own (waiting in its
+    # reorder buffer, possibly longer than ``claim_idle_ms`` for a file job's missing seq: reclaiming them
+    # would count deliveries up to the dead letters) or a previous owner's, which _take_over claims all at
+    # once when the lease changes hands.
+    periodic_claim = False
 
     def __init__(
         self,
@@ -248,48 +260,34 @@ class TrackerWorker(Worker):
         )
         self.tracker_settings = settings
         self.owned: list[str] = []
-        self._timeline_due: dict[str, int] = {}
         self._renew = self.redis.register_script(_RENEW)
         self._release_lease = self.redis.register_script(_RELEASE)
 
-    def run(self, burst: bool = False) -> None:
-        try:
-            super().run(burst)
-        finally:
-            for camera_id in self.owned:
-                try:
-                    self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[self.settings.instance])
-                except redis.RedisError:
-                    break
-            self.owned = []
+    def teardown(self) -> None:
+        for camera_id in self.owned:
+            try:
+                self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[self.settings.instance])
+            except redis.RedisError:
+                break
+        self.owned = []
 
-    def _stream_names(self) -> list[str]:
-        return [keys.stream(self.input_stage, c) for c in self.owned]
-
-    def _claim(self) -> None:
-        """No periodic XAUTOCLAIM: a camera's pending entries are either this replica's own (waiting in
-        its reorder buffer, possibly longer than ``claim_idle_ms`` for a file job's missing seq: reclaiming
-        them would count deliveries up to the dead letters) or a previous owner's, which
-        :meth:`_take_over` claims all at once when the lease changes hands."""
-
-    def _refresh_cameras(self) -> None:
-        super()._refresh_cameras()
+    def assign(self, cameras: list[str]) -> list[str]:
+        """Renew the leases held, drop the cameras whose lease was lost, take free leases (up to
+        ``max_cameras``); the cameras owned now."""
         me, ttl = self.settings.instance, self.tracker_settings.lease_ms
         kept: list[str] = []
         for camera_id in self.owned:
-            if camera_id in self.cameras and self._renew(
-                keys=[keys.tracker_lease(camera_id)], args=[me, ttl]
-            ):
+            if camera_id in cameras and self._renew(keys=[keys.tracker_lease(camera_id)], args=[me, ttl]):
                 kept.append(camera_id)
                 continue
-            if camera_id not in self.cameras:
+            if camera_id not in cameras:
                 self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[me])
             else:
                 log.warning("lease lost camera=%s", camera_id)
             self.handler.drop(camera_id)
         self.owned = kept
-        limit = self.tracker_settings.max_cameras or len(self.cameras)
-        for camera_id in self.cameras:
+        limit = self.tracker_settings.max_cameras or len(cameras)
+        for camera_id in cameras:
             if len(self.owned) >= limit:
                 break
             if camera_id in self.owned:
@@ -299,6 +297,7 @@ class TrackerWorker(Worker):
                 keys=[keys.tracker_lease(camera_id)], args=[me, ttl]
             ):
                 self._take_over(camera_id)
+        return list(self.owned)
 
     def _take_over(self, camera_id: str) -> None:
         """Load the camera's checkpoint and timeline, then claim every entry its last owner left pending."""
@@ -326,20 +325,20 @@ class TrackerWorker(Worker):
             if gone:
                 self.redis.xack(stream, self.streams.group, *gone)
             if entries:
-                self.stats["taken_over"] += len(entries)
-                self._process(entries)
+                self.counts["taken_over"] += len(entries)
+                self.process(entries)
             if cursor == "0-0":
                 break
 
-    def _commit(self, batch: Batch) -> None:
-        dirty, ended = self.handler.take_dirty()
+    def commit(self, batch: Batch) -> None:
+        """The batch in one MULTI under WATCH of the leases of its cameras: a camera whose lease is no
+        longer this replica's is dropped from it (its entries stay pending for the new owner)."""
         cameras = (
-            dirty
-            | ended
-            | {m.camera_id for _, m in batch.outputs}
+            {m.camera_id for _, m in batch.outputs}
             | {e.message.camera_id for e in batch.acks if e.message is not None}
+            | {c for c in self.owned if _state_keys(c) & (batch.writes.keys() | set(batch.delete_keys))}
         )
-        if not batch and not cameras:
+        if not batch:
             return
         lease_keys = [keys.tracker_lease(c) for c in sorted(cameras)]
         with self.redis.pipeline(transaction=True) as pipe:
@@ -356,17 +355,6 @@ class TrackerWorker(Worker):
                     batch = _without(batch, lost)
             pipe.multi()
             self.streams.queue(pipe, batch)
-            t = max((m.captured_ms for _, m in batch.outputs), default=0)
-            for camera_id in sorted(dirty - ended):
-                state = self.handler.checkpoint(camera_id)
-                if state is not None and camera_id in self.owned:
-                    pipe.set(keys.tracker_state(camera_id), json.dumps(state))
-                    self._queue_timeline(pipe, camera_id, t, force=False)
-            for camera_id in sorted(ended):
-                pipe.delete(keys.tracker_state(camera_id))
-                self._queue_timeline(pipe, camera_id, t, force=True)
-                self.handler.timelines.pop(camera_id, None)
-                self._timeline_due.pop(camera_id, None)
             try:
                 pipe.execute()
             except redis.WatchError:
@@ -375,25 +363,20 @@ class TrackerWorker(Worker):
                 for camera_id in cameras:
                     self.handler.drop(camera_id)
                 return
-        self._account(batch)
+        self.account(batch)
 
-    def _queue_timeline(self, pipe: Any, camera_id: str, now_ms: int, force: bool) -> None:
-        tl = self.handler.timelines.get(camera_id)
-        if tl is None:
-            return
-        due = self._timeline_due.get(camera_id, 0)
-        if not force and now_ms < due:
-            return
-        self._timeline_due[camera_id] = now_ms + self.tracker_settings.timeline_interval_ms
-        tl.prune(now_ms)
-        keep_ms = self.tracker_settings.timeline_keep_s * 1000
-        pipe.set(keys.timeline(camera_id), json.dumps(tl.to_json()), px=keep_ms)
+
+def _state_keys(camera_id: str) -> set[str]:
+    """The keys of a camera's state that a tracker batch writes."""
+    return {keys.tracker_state(camera_id), keys.timeline(camera_id)}
 
 
 def _without(batch: Batch, cameras: set[str]) -> Batch:
+    gone = set().union(*(_state_keys(c) for c in cameras))
     return Batch(
         outputs=[(s, m) for s, m in batch.outputs if m.camera_id not in cameras],
         acks=[e for e in batch.acks if _camera_of(e.stream) not in cameras],
         dead=batch.dead,
-        delete_keys=batch.delete_keys,
+        delete_keys=[k for k in batch.delete_keys if k not in gone],
+        writes={k: v for k, v in batch.writes.items() if k not in gone},
     )

@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from services.tracker.association import BoxXYXY, associate_gated
 from services.tracker.motion import BoxKalman
 from services.tracker.reorder import SeqReorderer
@@ -28,60 +30,41 @@ Motion = Literal["kalman", "none"]
 BoxFilter = Literal["ema", "one_euro"]
 
 
-@dataclass(frozen=True)
-class TrackerConfig:
-    """Tracking parameters; frame counts are in frames of the camera's seq numbering.
+class TrackerConfig(BaseModel):
+    """Tracking parameters, declared once: :class:`~services.tracker.settings.TrackerSettings` reads
+    them from the environment (``EMOSTREAM_<NAME>``) by inheriting this model. Frame counts are in
+    frames of the camera's seq numbering.
 
     ``box_alpha``/``prob_alpha`` weight the new observation in the EMA (``alpha*new + (1-alpha)*old``).
     A track and a detection may match when their IOU is at least ``iou_threshold`` or their centres are
     at most ``max_centre_dist`` face heights apart; the cost is ``1 - IOU + centre_weight * distance``.
     ``box_filter`` picks the box smoother: ``"ema"`` (``box_alpha``) or ``"one_euro"`` (``euro_*``, see
     :class:`OneEuroBox`). See docs/tracking.md for the measured trade-offs.
-    Raises ``ValueError`` on out-of-range values.
+    Raises ``ValueError`` (pydantic's ValidationError) on out-of-range values.
     """
 
-    iou_threshold: float = 0.3
-    box_alpha: float = 0.3
-    prob_alpha: float = 0.1
-    confirm_frames: int = 5
-    margin: float = 0.05
-    max_age: int = 30
-    min_hits: int = 1
-    motion: Motion = "kalman"
-    max_centre_dist: float = 0.5
-    centre_weight: float = 0.5
-    box_filter: BoxFilter = "one_euro"
-    euro_min_cutoff: float = 0.02
-    euro_beta: float = 0.03
-    euro_d_cutoff: float = 0.05
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        problems = []
-        if not 0.0 <= self.iou_threshold <= 1.0:
-            problems.append(f"iou_threshold={self.iou_threshold} not in 0..1")
-        for name in ("box_alpha", "prob_alpha"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                problems.append(f"{name}={getattr(self, name)} not in (0, 1]")
-        if self.confirm_frames < 1:
-            problems.append(f"confirm_frames={self.confirm_frames} < 1")
-        if self.margin < 0.0:
-            problems.append(f"margin={self.margin} < 0")
-        if self.max_age < 0:
-            problems.append(f"max_age={self.max_age} < 0")
-        if self.min_hits < 1:
-            problems.append(f"min_hits={self.min_hits} < 1")
-        if self.motion not in ("kalman", "none"):
-            problems.append(f"motion={self.motion!r} not 'kalman' or 'none'")
-        if self.box_filter not in ("ema", "one_euro"):
-            problems.append(f"box_filter={self.box_filter!r} not 'ema' or 'one_euro'")
-        for name in ("max_centre_dist", "centre_weight", "euro_beta"):
-            if getattr(self, name) < 0.0:
-                problems.append(f"{name}={getattr(self, name)} < 0")
-        for name in ("euro_min_cutoff", "euro_d_cutoff"):
-            if getattr(self, name) <= 0.0:
-                problems.append(f"{name}={getattr(self, name)} <= 0")
-        if problems:
-            raise ValueError("invalid tracker config: " + "; ".join(problems))
+    iou_threshold: float = Field(0.3, ge=0, le=1, description="a track and a face match at this IOU or more")
+    max_centre_dist: float = Field(
+        0.5, ge=0, description="...or when their centres are this many face heights apart or less"
+    )
+    centre_weight: float = Field(0.5, ge=0, description="cost = 1 - IOU + centre_weight * centre distance")
+    motion: Motion = Field(
+        "kalman", description="predict hidden faces with a constant-velocity Kalman filter, or not"
+    )
+    box_filter: BoxFilter = Field("one_euro", description="box smoother")
+    box_alpha: float = Field(0.3, gt=0, le=1, description="EMA weight of the new box (box_filter=ema)")
+    euro_min_cutoff: float = Field(0.02, gt=0, description="One Euro cutoff of a still box, cycles/frame")
+    euro_beta: float = Field(0.03, ge=0, description="One Euro cutoff increase per pixel/frame of speed")
+    euro_d_cutoff: float = Field(0.05, gt=0, description="One Euro cutoff of the speed, cycles/frame")
+    prob_alpha: float = Field(0.1, gt=0, le=1, description="EMA weight of the new probabilities")
+    confirm_frames: int = Field(5, ge=1, description="frames a new label must lead before it is shown")
+    label_margin: float = Field(0.05, ge=0, description="lead over the shown label a new label needs")
+    max_age_frames: int = Field(
+        30, ge=0, description="frames a track survives unseen (predicted by its motion; was `MAX_AGE`)"
+    )
+    min_hits: int = Field(1, ge=1, description="hits before a tentative track is published")
 
 
 @dataclass(frozen=True)
@@ -150,7 +133,7 @@ class _Track:
 class CameraTracker:
     """Tracks the faces of one camera across frames numbered by a strictly increasing ``seq``.
 
-    A track unseen for more than ``max_age`` frames (counted by seq, so gaps age it) is dropped.
+    A track unseen for more than ``max_age_frames`` frames (counted by seq, so gaps age it) is dropped.
     A tentative track (fewer than ``min_hits`` hits) is dropped as soon as an observed frame misses it;
     a skipped frame only ages it. Track ids start at 1 and are never reused.
     """
@@ -190,7 +173,7 @@ class CameraTracker:
             track.euro.box_xyxy = track.box_xyxy
             track.last_box_xyxy = box
             track.probs = ema_probs(track.probs, obs.probs, cfg.prob_alpha)
-            track.labels.step(track.probs, cfg.confirm_frames, cfg.margin)
+            track.labels.step(track.probs, cfg.confirm_frames, cfg.label_margin)
             track.raw_label = argmax_label(obs.probs)
             track.hits += 1
             track.last_seq = seq
@@ -243,8 +226,8 @@ class CameraTracker:
         self._prune(seq, missed_now=False)
 
     def _prune(self, seq: int, *, missed_now: bool) -> None:
-        """Drop tracks unseen for more than max_age frames; ``missed_now`` counts frame ``seq`` too."""
-        limit = self.config.max_age + (0 if missed_now else 1)
+        """Drop tracks unseen for more than max_age_frames frames; ``missed_now`` counts frame ``seq`` too."""
+        limit = self.config.max_age_frames + (0 if missed_now else 1)
         self._tracks = [t for t in self._tracks if seq - t.last_seq <= limit]
 
     def _new_track(self, seq: int, obs: Observation) -> _Track:

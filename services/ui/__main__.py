@@ -1,36 +1,36 @@
 """python -m services.ui [--check]"""
 
-import contextlib
 import logging
 import sys
 import threading
 from types import FrameType
 
-import redis
 import uvicorn
 
-from services.common import health
 from services.common.cli import service_main
+from services.common.lifecycle import Service, run_service
 from services.common.worker import redis_client
 from services.ui.app import create_app
 from services.ui.settings import UISettings
+from services.ui.state import LiveState
 
 log = logging.getLogger("services.ui")
 
 
-def beat_until(stop: threading.Event, client: redis.Redis, settings: UISettings, app_state: object) -> None:
-    """Refresh the ui's health key every ``health_interval_s`` until ``stop`` is set, then clear it."""
-    live = app_state.live  # type: ignore[attr-defined]
-    while True:
-        try:
-            stats = {"cameras": len(live.views()), "port": settings.port, **live.stats}
-            health.beat(client, "ui", settings.instance, settings.health_ttl_s, stats)
-        except redis.RedisError as exc:
-            log.warning("health beat failed error=%r", str(exc))
-        if stop.wait(settings.health_interval_s):
-            break
-    with contextlib.suppress(redis.RedisError):
-        health.clear(client, "ui", settings.instance)
+class UiService(Service):
+    """The ui's lifecycle hooks: its health beat and stats line (the web server is uvicorn's)."""
+
+    def __init__(self, settings: UISettings, live: LiveState, stop: threading.Event) -> None:
+        self.settings = settings
+        self.live = live
+        self.stop = stop
+
+    def step(self) -> bool:
+        self.stop.wait(1.0)
+        return True
+
+    def stats(self) -> dict[str, int | float | str]:
+        return {"cameras": len(self.live.views()), "port": self.settings.port, **self.live.stats}
 
 
 class Server(uvicorn.Server):
@@ -60,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
             timeout_graceful_shutdown=3,  # MJPEG and push streams never end on their own
         )
         server = Server(config, stop)
-        beater = threading.Thread(target=beat_until, args=(stop, client, settings, app.state), daemon=True)
+        beater = threading.Thread(
+            target=run_service,
+            args=("ui", UiService(settings, app.state.live, stop), settings, client, stop),
+            daemon=True,
+        )
         beater.start()
 
         # uvicorn takes over SIGTERM/SIGINT while it runs; Server.handle_exit sets stop too.

@@ -17,7 +17,6 @@ class UISettings(CommonSettings):
     poll_hz: float = Field(12, gt=0, le=60, description="how often the shared reader polls each camera")
     push_hz: float = Field(5, gt=0, le=30, description="how often the dashboard pushes bars to a browser")
     jpeg_quality: int = Field(80, ge=1, le=100, description="quality of the annotated JPEGs")
-    health_interval_s: float = Field(5, gt=0, description="seconds between health key refreshes")
     pipeline_interval_s: float = Field(2, gt=0, description="seconds between pipeline health/lag reads")
     ui_user: str = Field("emostream", description="login name when EMOSTREAM_UI_PASSWORD is set")
     ui_password: str = Field("", description="set to require HTTP basic auth on everything but /healthz")

@@ -17,6 +17,7 @@ import redis
 from services.common import keys, metrics, registry
 from services.common.annotate import draw_tracks
 from services.common.image import decode_jpeg, encode_jpeg
+from services.common.lifecycle import Backoff
 from services.common.schema import Frame, Tracks
 from services.ui import pipeline
 from services.ui.metrics import FRAMES_DRAWN
@@ -102,7 +103,7 @@ class LiveState:
 
     def _run(self) -> None:
         log.info("reader starting poll_hz=%.1f", 1 / self.interval_s)
-        backoff = 0.5
+        backoff = Backoff()
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -112,14 +113,14 @@ class LiveState:
                     hook()
                 if time.monotonic() >= self._pipeline_due:
                     self.refresh_pipeline()
-                backoff = 0.5
+                backoff.reset()
                 # the poll's own time counts: polling every interval_s, not interval_s after each poll
                 self._stop.wait(max(0.005, self.interval_s - (time.monotonic() - started)))
             except redis.RedisError as exc:
-                log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), backoff)
+                delay = backoff.next_s()
+                log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), delay)
                 self.redis_error = str(exc) or type(exc).__name__
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                self._stop.wait(delay)
             except Exception:  # noqa: BLE001 -- a bad frame must not stop the dashboard
                 log.exception("reader poll failed")
                 self._stop.wait(1.0)

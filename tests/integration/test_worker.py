@@ -87,7 +87,7 @@ def start_worker(redis_url: str, redis_client: redis.Redis) -> Iterator[Callable
             max_wait_ms=20,
             claim_idle_ms=1000,
             live_max_age_ms=MAX_AGE_MS,
-            max_batch=8,
+            read_count=8,
         )
         handler = handler or MapHandler()
         stop = threading.Event()
@@ -195,7 +195,7 @@ def test_malformed_entries_go_to_dead_and_nothing_else_is_lost(
     put(redis_client, frame("cam1", 3))
     wait_for(lambda: len(outputs(redis_client, "cam1")) == 4, timeout_s=5)
     assert running.thread.is_alive()
-    assert running.worker.stats["dead"] == 2
+    assert running.worker.counts["dead"] == 2
 
 
 def test_old_live_frame_becomes_a_skip(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from services.common.schema import Emotions, End, FaceEmotion, Message, Mode, Skip, Tracks
 from services.common.streams import Entry
 from services.tracker.service import TrackerHandler
@@ -65,11 +67,12 @@ def test_redelivered_entry_is_acked_not_applied_twice() -> None:
 
 def test_checkpoint_and_adopt_continue_ids() -> None:
     a = handler()
-    a.handle([entry(emotions(s, x=3.0 * s)) for s in range(5)], now_ms=0)
-    dirty, ended = a.take_dirty()
-    assert dirty == {"c"} and ended == set()
+    batch = a.handle([entry(emotions(s, x=3.0 * s)) for s in range(5)], now_ms=0)
+    assert set(batch.writes) == {"emo:tracker:state:c", "emo:timeline:c"}, "state is committed with acks"
+    assert batch.delete_keys == []
     state = a.checkpoint("c")
     assert state is not None and state["next_seq"] == 5
+    assert json.loads(batch.writes["emo:tracker:state:c"][0]) == state
     b = handler()
     b.adopt("c", state, None)
     batch = b.handle([entry(emotions(5, x=15.0))], now_ms=0)
@@ -91,5 +94,6 @@ def test_end_finishes_the_camera() -> None:
     end = End(camera_id="c", seq=2, captured_ms=0, mode="file", frames=2)
     batch = h.handle([entry(emotions(0)), entry(emotions(1)), entry(end)], now_ms=0)
     assert out_seqs(batch.outputs) == [(0, "Tracks"), (1, "Tracks"), (2, "End")]
-    assert h.take_dirty()[1] == {"c"}
+    assert batch.delete_keys == ["emo:tracker:state:c"], "a finished job leaves no checkpoint"
+    assert "emo:tracker:state:c" not in batch.writes and "emo:timeline:c" in batch.writes
     assert h.checkpoint("c") is None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
@@ -16,12 +15,12 @@ from services.tracker.stage import CameraTracker, Observation, TrackerConfig, Tr
 # The original project's smoothing (EMA 0.3 boxes and probabilities, 3-frame label confirmation): the
 # hand-computed expectations below are written for it.
 ORIGINAL = TrackerConfig(
-    box_filter="ema", box_alpha=0.3, prob_alpha=0.3, confirm_frames=3, margin=0.0, max_age=10
+    box_filter="ema", box_alpha=0.3, prob_alpha=0.3, confirm_frames=3, label_margin=0.0, max_age_frames=10
 )
 
 
 def original(**overrides: Any) -> TrackerConfig:
-    return dataclasses.replace(ORIGINAL, **overrides)
+    return TrackerConfig(**{**ORIGINAL.model_dump(), **overrides})
 
 
 def probs_for(label: str, p: float = 0.8) -> dict[str, float]:
@@ -43,7 +42,7 @@ def ids(views: list[TrackView]) -> list[int]:
 def raw(cfg: TrackerConfig | None = None, **overrides: Any) -> CameraTracker:
     """A tracker with prob smoothing off (alpha 1) so label tests read the raw probabilities."""
     base = cfg or original(prob_alpha=1.0)
-    return CameraTracker(TrackerConfig(**{**base.__dict__, **overrides}))
+    return CameraTracker(TrackerConfig(**{**base.model_dump(), **overrides}))
 
 
 @pytest.mark.parametrize(
@@ -53,8 +52,9 @@ def raw(cfg: TrackerConfig | None = None, **overrides: Any) -> CameraTracker:
         ({"box_alpha": 0.0}, "box_alpha"),
         ({"prob_alpha": 1.2}, "prob_alpha"),
         ({"confirm_frames": 0}, "confirm_frames"),
-        ({"margin": -0.1}, "margin"),
-        ({"max_age": -1}, "max_age"),
+        ({"label_margin": -0.1}, "label_margin"),
+        ({"margin": 0.1}, "margin"),
+        ({"max_age_frames": -1}, "max_age_frames"),
         ({"min_hits": 0}, "min_hits"),
     ],
 )
@@ -90,8 +90,8 @@ def test_two_slowly_moving_faces_keep_ids_for_50_frames() -> None:
 
 @pytest.mark.parametrize("mode", ["empty", "gap", "skip"])
 @pytest.mark.parametrize(("missing", "same_id"), [(1, True), (10, True), (11, False), (25, False)])
-def test_disappearing_face_keeps_id_up_to_max_age(mode: str, missing: int, same_id: bool) -> None:
-    tracker = CameraTracker(original(max_age=10))
+def test_disappearing_face_keeps_id_up_to_max_age_frames(mode: str, missing: int, same_id: bool) -> None:
+    tracker = CameraTracker(original(max_age_frames=10))
     for seq in range(5):
         tracker.update(seq, [face(0)])
     for seq in range(5, 5 + missing):
@@ -111,7 +111,7 @@ def test_unmatched_tracks_are_not_published_but_kept() -> None:
 
 
 def test_ids_are_never_reused() -> None:
-    tracker = CameraTracker(original(max_age=0))
+    tracker = CameraTracker(original(max_age_frames=0))
     assert ids(tracker.update(0, [face(0)])) == [1]
     assert tracker.update(1, []) == []
     assert ids(tracker.update(2, [face(0)])) == [2]
@@ -187,7 +187,7 @@ def lead(happy: float, sad: float) -> Observation:
     ],
 )
 def test_margin(margin: float, frames: list[Observation], expected_shown: list[str]) -> None:
-    tracker = raw(margin=margin)
+    tracker = raw(label_margin=margin)
     tracker.update(0, [face(0, label="sad", p=0.9)])
     views = [tracker.update(seq, [obs])[0] for seq, obs in enumerate(frames, start=1)]
     assert [v.label for v in views] == expected_shown
@@ -235,7 +235,7 @@ def test_seq_must_increase(seq: int) -> None:
 
 
 def test_state_round_trip_continues_ids_and_streaks() -> None:
-    cfg = dataclasses.replace(ORIGINAL, prob_alpha=1.0, min_hits=2)
+    cfg = TrackerConfig(**{**ORIGINAL.model_dump(), "prob_alpha": 1.0, "min_hits": 2})
     original = CameraTracker(cfg)
     original.update(0, [face(0, label="sad"), face(400, label="sad")])
     original.update(1, [face(2, label="happy"), face(402, label="sad")])  # track 1: happy streak 1
@@ -265,7 +265,7 @@ def test_from_state_rejects_unknown_version() -> None:
 
 @pytest.mark.parametrize(("empty_frames", "kept"), [(10, 1), (11, 0)])
 def test_expired_tracks_leave_the_checkpoint(empty_frames: int, kept: int) -> None:
-    tracker = CameraTracker(original(max_age=10))
+    tracker = CameraTracker(original(max_age_frames=10))
     tracker.update(0, [face(0)])
     for seq in range(1, 1 + empty_frames):
         tracker.update(seq, [])
