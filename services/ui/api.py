@@ -22,7 +22,7 @@ from services.ui.jobs import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
 from services.ui.state import LiveState, now_ms
-from services.ui.view import camera_json, latest_tracks
+from services.ui.view import camera_json
 
 log = logging.getLogger(__name__)
 
@@ -67,17 +67,11 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
 
     @router.get("/api/cameras")
     def list_cameras() -> list[dict[str, Any]]:
-        cameras = registry.all_cameras(client)
-        pipe = client.pipeline(transaction=False)
-        for c in cameras:
-            pipe.xrevrange(keys.stream("tracks", c.camera_id), count=8)
-        results = pipe.execute() if cameras else []
+        """From the shared reader (:class:`LiveState`): Redis load does not grow with API clients."""
+        if state.redis_error:
+            raise redis.ConnectionError(state.redis_error)  # answered 503 with the reason
         now = now_ms()
-        out = []
-        for camera, entries in zip(cameras, results, strict=True):
-            found = latest_tracks(entries)
-            out.append(camera_json(camera, found[1] if found else None, now))
-        return out
+        return [camera_json(v.camera, v.tracks, now) for v in state.views()]
 
     @router.post("/api/cameras", status_code=201)
     def add_camera(body: CameraIn) -> dict[str, Any]:
@@ -89,6 +83,7 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
         except registry.CameraError as exc:
             raise HTTPException(422, str(exc)) from exc
         log.info("camera added name=%s uri=%s mode=%s loop=%s", body.name, body.uri, body.mode, loop)
+        state.refresh()  # the next GET /api/cameras lists it
         return camera_json(camera, None, now_ms())
 
     @router.delete("/api/cameras/{name}", status_code=204)
@@ -96,6 +91,7 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
         if not registry.remove(client, name):
             raise HTTPException(404, f"no camera named {name!r}")
         log.info("camera removed name=%s", name)
+        state.refresh()
         return Response(status_code=204)
 
     @router.get("/api/cameras/{name}/timeline")

@@ -68,6 +68,9 @@ class LiveState:
         self.last_poll_ms = 0
         self._views: dict[str, CameraView] = {}  # replaced whole, never mutated: safe to read
         self._stop = threading.Event()
+        self._wake = threading.Event()  # cuts the wait between polls short (:meth:`refresh`, :meth:`stop`)
+        self._polls = threading.Condition()
+        self._started = self._finished = 0  # numbers of the polls begun and of the last one finished
         self.closing = threading.Event()  # set at shutdown: MJPEG and push streams end so uvicorn can exit
         self._thread: threading.Thread | None = None
 
@@ -94,9 +97,18 @@ class LiveState:
         self._thread = threading.Thread(target=self._run, name="ui-reader", daemon=True)
         self._thread.start()
 
+    def refresh(self, timeout_s: float = 2.0) -> bool:
+        """Wake the reader and wait for a poll that begins after this call (a REST write, then reads of
+        the views that show it). False when none finished within ``timeout_s`` (Redis away)."""
+        with self._polls:
+            want = self._started + 1
+            self._wake.set()
+            return self._polls.wait_for(lambda: self._finished >= want, timeout_s)
+
     def stop(self) -> None:
         self.closing.set()
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -106,16 +118,23 @@ class LiveState:
         backoff = Backoff()
         while not self._stop.is_set():
             started = time.monotonic()
+            with self._polls:
+                self._started += 1
+                number = self._started
             try:
                 self.poll()
                 self.redis_error = ""
+                with self._polls:
+                    self._finished = number
+                    self._polls.notify_all()
                 for hook in self.on_poll:
                     hook()
                 if time.monotonic() >= self._pipeline_due:
                     self.refresh_pipeline()
                 backoff.reset()
                 # the poll's own time counts: polling every interval_s, not interval_s after each poll
-                self._stop.wait(max(0.005, self.interval_s - (time.monotonic() - started)))
+                self._wake.wait(max(0.005, self.interval_s - (time.monotonic() - started)))
+                self._wake.clear()
             except redis.RedisError as exc:
                 delay = backoff.next_s()
                 log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), delay)

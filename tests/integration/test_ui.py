@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 
@@ -67,6 +68,8 @@ def test_cameras_lists_latest_tracks_and_latency(api: TestClient, redis_client: 
     publish(redis_client, "cam1", 0, {"happy": 0.8, "neutral": 0.2})
     skip = Skip(camera_id="cam1", seq=1, captured_ms=now_ms(), stage="detector", reason="old")
     redis_client.xadd(keys.stream("tracks", "cam1"), codec.encode(skip))  # type: ignore[arg-type]
+    # GET /api/cameras answers from the shared reader: let it poll once after these writes
+    assert api.app.state.live.refresh()  # type: ignore[attr-defined]
 
     body = api.get("/api/cameras").json()
 
@@ -114,7 +117,7 @@ def test_snapshot_keeps_last_frame_when_frame_key_expired(api: TestClient, redis
     redis_client.delete(msg.frame_key)
 
     live = api.app.state.live  # type: ignore[attr-defined]
-    # the reader itself has taken seq 1 (GET /api/cameras reads the stream, not the reader)
+    # the reader itself has taken seq 1
     wait_for(lambda: (v := live.get("cam1")) and v.tracks and v.tracks.seq == 1, 5, "the reader at seq 1")
 
     assert api.get("/snapshot/cam1.jpg").content == first
@@ -188,3 +191,29 @@ def test_gradio_page_is_served_without_external_urls(api: TestClient) -> None:
         external = [u for u in urls if not LOCAL.match(u) and "www.w3.org" not in u]
         assert not external, external
     assert "emo-faces" in config.text and "watch(" in config.text
+
+
+def test_camera_list_is_the_shared_readers_and_sees_rest_writes_at_once(
+    api: TestClient, redis_client: redis.Redis
+) -> None:
+    live = api.app.state.live  # type: ignore[attr-defined]
+    assert api.post("/api/cameras", json={"name": "a", "uri": "/data/a.mp4"}).status_code == 201
+    assert [c["name"] for c in api.get("/api/cameras").json()] == ["a"], "a POST shows in the next GET"
+    assert [v.camera.camera_id for v in live.views()] == ["a"]
+    calls: list[str] = []
+    real = redis_client.execute_command
+
+    def counted(*args: object, **kwargs: object) -> object:
+        if threading.current_thread().name != "ui-reader":  # the reader's own polls go on meanwhile
+            calls.append(str(args[0]))
+        return real(*args, **kwargs)
+
+    redis_client.execute_command = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(20):
+            assert api.get("/api/cameras").status_code == 200
+    finally:
+        redis_client.execute_command = real  # type: ignore[method-assign]
+    assert calls == [], f"GET /api/cameras reads Redis per request: {calls[:5]}"
+    assert api.delete("/api/cameras/a").status_code == 204
+    assert api.get("/api/cameras").json() == [], "a DELETE shows in the next GET"
