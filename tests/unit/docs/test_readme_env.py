@@ -17,6 +17,7 @@ SETTINGS = [
     "services.classifier.settings:ClassifierSettings",
     "services.tracker.settings:TrackerSettings",
     "services.ui.settings:UISettings",
+    "services.cli.settings:CliSettings",
 ]
 
 
