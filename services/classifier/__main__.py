@@ -6,7 +6,7 @@ import threading
 from services.classifier.service import ClassifierHandler
 from services.classifier.settings import ClassifierSettings
 from services.common import keys
-from services.common.cli import service_main
+from services.common.entrypoint import service_main
 from services.common.worker import Worker, redis_client
 
 
@@ -21,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
 
         model = load_model(settings.model, device=settings.device or None)
         client = redis_client(settings)
-        stage, group = keys.GROUPS["classifier"]
+        kind, group = keys.GROUPS["classifier"]
         handler = ClassifierHandler(model, settings.model, settings.live_max_age_ms)
-        Worker("classifier", settings, handler, stage, group, client=client, stop=stop).run()
+        Worker("classifier", settings, handler, kind, group, client=client, stop=stop).run()
 
     return service_main("classifier", settings, run, argv)
 

@@ -36,8 +36,8 @@ class ClassifierHandler:
         return map_stage(
             entries,
             now_ms,
-            stage="classifier",
-            out_stage="emotions",
+            service="classifier",
+            output_kind="emotions",
             max_age_ms=self.max_age_ms,
             accept=Faces,
             process=self.classify,

@@ -5,8 +5,9 @@ from __future__ import annotations
 CAMERAS = "emo:cameras"  # set of camera ids; workers discover new cameras from it
 DEAD = "emo:dead"  # dead letters: entries that could not be processed, with the reason
 
-STAGES = ("frames", "faces", "emotions", "tracks")
-#: which service consumes which stream, as (input stage, consumer group)
+#: the kinds of stream, one of each per camera, in pipeline order
+STREAM_KINDS = ("frames", "faces", "emotions", "tracks")
+#: which service consumes which stream, as (input kind, consumer group)
 GROUPS = {
     "detector": ("frames", "detector"),
     "classifier": ("faces", "classifier"),
@@ -14,8 +15,9 @@ GROUPS = {
 }
 
 
-def stream(stage: str, camera_id: str) -> str:
-    return f"emo:{stage}:{camera_id}"
+def stream(kind: str, camera_id: str) -> str:
+    """The stream of one kind of message (frames, faces, emotions, tracks) of one camera."""
+    return f"emo:{kind}:{camera_id}"
 
 
 def frame(camera_id: str, seq: int) -> str:

@@ -19,7 +19,7 @@ What the loop adds, the same for every service: the watchdog is petted each pass
 advancing makes the process exit, see :mod:`services.common.watchdog`), the health key is refreshed every
 ``health_ttl_s / 3`` and cleared at the end, a ``stats`` line is logged every ``stats_interval_s``, and
 a Redis outage is waited out with one :class:`Backoff` (0.5 s doubling to 5 s). ``stop`` is the event
-that SIGTERM and SIGINT set (:func:`services.common.cli.service_main`): the current step finishes, then
+that SIGTERM and SIGINT set (:func:`services.common.entrypoint.service_main`): the current step finishes, then
 ``teardown`` runs.
 """
 

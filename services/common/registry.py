@@ -67,7 +67,9 @@ def remove(client: redis.Redis, camera_id: str, drop_streams: bool = True) -> bo
     pipe.srem(keys.CAMERAS, camera_id)
     pipe.delete(keys.camera(camera_id))
     if drop_streams:
-        pipe.delete(*(keys.stream(stage, camera_id) for stage in keys.STAGES), keys.tracker_state(camera_id))
+        pipe.delete(
+            *(keys.stream(kind, camera_id) for kind in keys.STREAM_KINDS), keys.tracker_state(camera_id)
+        )
     removed = pipe.execute()[0]
     return bool(removed)
 

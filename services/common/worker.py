@@ -70,7 +70,7 @@ class Worker(Service):
         service: str,
         settings: CommonSettings,
         handler: Handler,
-        input_stage: str,
+        input_kind: str,
         group: str,
         client: redis.Redis | None = None,
         stop: threading.Event | None = None,
@@ -78,7 +78,7 @@ class Worker(Service):
         self.service = service
         self.settings = settings
         self.handler = handler
-        self.input_stage = input_stage
+        self.input_kind = input_kind
         self.redis = client or redis_client(settings)
         self.streams = StreamClient(
             self.redis, group, settings.instance, settings.stream_maxlen, self.recover_own_pending
@@ -130,7 +130,7 @@ class Worker(Service):
 
     # -- the loop's parts ------------------------------------------------------------------------------------
     def input_streams(self) -> list[str]:
-        return [keys.stream(self.input_stage, c) for c in self.assigned]
+        return [keys.stream(self.input_kind, c) for c in self.assigned]
 
     def process(self, entries: list[Entry]) -> None:
         """Dead-letter the malformed entries, hand the rest to the handler, commit what it returns."""
@@ -192,15 +192,15 @@ def map_stage(
     entries: list[Entry],
     now: int,
     *,
-    stage: str,
-    out_stage: str,
+    service: str,
+    output_kind: str,
     max_age_ms: int,
     accept: type,
     process: Callable[[list[Message]], list[Message | Exception]],
     stats: Counter[str],
     latest_live_only: bool = False,
 ) -> Batch:
-    """The shape of a stateless stage (detector, classifier): one output per input, in one batch.
+    """The shape of a stateless service (detector, classifier): one output per input, in one batch.
 
     Skip and End markers pass through unchanged; a live message past its deadline becomes a Skip; with
     ``latest_live_only`` so does every live message that a newer one of the same camera supersedes in
@@ -225,14 +225,14 @@ def map_stage(
     for entry in entries:
         msg = entry.message
         assert msg is not None
-        out = keys.stream(out_stage, msg.camera_id)
+        out = keys.stream(output_kind, msg.camera_id)
         reason = ""
         if isinstance(msg, Skip | End):
             slots.append((out, msg))
             batch.acks.append(entry)
             continue
         if not isinstance(msg, accept):
-            batch.dead.append((entry, f"{stage} cannot process a {type(msg).__name__} message"))
+            batch.dead.append((entry, f"{service} cannot process a {type(msg).__name__} message"))
             continue
         if msg.mode == "live" and now - msg.captured_ms > max_age_ms:
             reason = f"older than {max_age_ms} ms"
@@ -240,28 +240,28 @@ def map_stage(
             reason = "superseded by a newer live frame"
         if reason:
             stats["dropped"] += 1
-            metrics.MESSAGES.labels(stage, "dropped").inc()
-            slots.append((out, skip_of(msg, stage, reason)))
+            metrics.MESSAGES.labels(service, "dropped").inc()
+            slots.append((out, skip_of(msg, service, reason)))
             batch.acks.append(entry)
         else:
             todo.append((len(slots), entry, msg))
             slots.append(None)
     if todo:
         messages = [msg for _, _, msg in todo]
-        metrics.BATCH_SIZE.labels(stage).observe(len(messages))
+        metrics.BATCH_SIZE.labels(service).observe(len(messages))
         try:
             results = process(messages)
         except Exception as exc:  # noqa: BLE001 -- one bad batch must not kill the worker
-            log.exception("batch failed stage=%s size=%d", stage, len(messages))
+            log.exception("batch failed stage=%s size=%d", service, len(messages))
             results = [exc] * len(messages)
         for (slot, entry, msg), result in zip(todo, results, strict=True):
             if isinstance(result, Exception):
-                batch.dead.append((entry, f"{stage} failed: {result}"))
-                result = skip_of(msg, stage, str(result))
+                batch.dead.append((entry, f"{service} failed: {result}"))
+                result = skip_of(msg, service, str(result))
             else:
                 batch.acks.append(entry)
                 stats["processed"] += 1
-                metrics.MESSAGES.labels(stage, "ok").inc()
-            slots[slot] = (keys.stream(out_stage, msg.camera_id), result)
+                metrics.MESSAGES.labels(service, "ok").inc()
+            slots[slot] = (keys.stream(output_kind, msg.camera_id), result)
     batch.outputs.extend(s for s in slots if s is not None)
     return batch

@@ -4,7 +4,7 @@ import sys
 import threading
 
 from services.common import keys
-from services.common.cli import service_main
+from services.common.entrypoint import service_main
 from services.common.worker import Worker, redis_client
 from services.detector.service import DetectorHandler
 from services.detector.settings import DetectorSettings
@@ -26,9 +26,9 @@ def main(argv: list[str] | None = None) -> int:
             device=settings.device or None,
         )
         client = redis_client(settings)
-        stage, group = keys.GROUPS["detector"]
+        kind, group = keys.GROUPS["detector"]
         handler = DetectorHandler(client, detector, settings)
-        Worker("detector", settings, handler, stage, group, client=client, stop=stop).run()
+        Worker("detector", settings, handler, kind, group, client=client, stop=stop).run()
 
     return service_main("detector", settings, run, argv)
 

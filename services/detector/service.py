@@ -31,8 +31,8 @@ class DetectorHandler:
         batch = map_stage(
             entries,
             now_ms,
-            stage="detector",
-            out_stage="faces",
+            service="detector",
+            output_kind="faces",
             max_age_ms=self.settings.live_max_age_ms,
             accept=Frame,
             process=self.detect,

@@ -3,7 +3,7 @@
 import sys
 import threading
 
-from services.common.cli import service_main
+from services.common.entrypoint import service_main
 from services.tracker.service import TrackerWorker
 from services.tracker.settings import TrackerSettings
 

@@ -254,9 +254,9 @@ class TrackerWorker(Worker):
         client: redis.Redis | None = None,
         stop: threading.Event | None = None,
     ) -> None:
-        stage, group = keys.GROUPS["tracker"]
+        kind, group = keys.GROUPS["tracker"]
         super().__init__(
-            "tracker", settings, handler or TrackerHandler(settings), stage, group, client=client, stop=stop
+            "tracker", settings, handler or TrackerHandler(settings), kind, group, client=client, stop=stop
         )
         self.tracker_settings = settings
         self.owned: list[str] = []
@@ -312,7 +312,7 @@ class TrackerWorker(Worker):
             state is not None,
             (state or {}).get("tracker", {}).get("next_id"),
         )
-        stream = keys.stream(self.input_stage, camera_id)
+        stream = keys.stream(self.input_kind, camera_id)
         self.streams.ensure_group(stream)
         cursor = "0-0"
         while True:

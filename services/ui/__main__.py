@@ -7,7 +7,7 @@ from types import FrameType
 
 import uvicorn
 
-from services.common.cli import service_main
+from services.common.entrypoint import service_main
 from services.common.lifecycle import Service, run_service
 from services.common.worker import redis_client
 from services.ui.app import create_app

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from services.common import health, keys, registry
 from services.common.sources import MAX_URI_CHARS, source_loops
 from services.ui import framesocket, mjpeg
-from services.ui.jobs import FILES, JobManager, UploadError
+from services.ui.job_manager import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
 from services.ui.state import LiveState, now_ms

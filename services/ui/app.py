@@ -13,7 +13,7 @@ from services.common.worker import redis_client
 from services.ui.api import build_router
 from services.ui.auth import BasicAuth
 from services.ui.dashboard import build_dashboard, mount
-from services.ui.jobs import JobManager
+from services.ui.job_manager import JobManager
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
 from services.ui.webcam import WebcamHub

@@ -6,7 +6,7 @@ moves existing bars when its JSON ``value`` changes, so nothing flickers and CSS
 One async generator per browser pushes grid, bars and health from the shared in-memory state (no Redis
 per viewer); every tile's pictures come over one WebSocket per page (:mod:`services.ui.framesocket`).
 The webcam tab streams browser frames into the pipeline (:mod:`services.ui.webcam`) and shows the
-annotated result the same way; the video tab runs file jobs (:mod:`services.ui.jobs`).
+annotated result the same way; the video tab runs file jobs (:mod:`services.ui.job_manager`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from fastapi import FastAPI  # noqa: E402
 from services.common import registry  # noqa: E402
 from services.common.sources import source_loops  # noqa: E402
 from services.ui import pipeline  # noqa: E402
-from services.ui.jobs import Job, JobManager, UploadError  # noqa: E402
+from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
 from services.ui.view import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.webcam import WebcamHub  # noqa: E402

@@ -42,15 +42,15 @@ def read(client: redis.Redis, cameras: Sequence[Camera], now_ms: int) -> Snapsho
     services = health.instances(client)
     pipe = client.pipeline(transaction=False)
     for cam in cameras:
-        for stage in keys.STAGES:
+        for stage in keys.STREAM_KINDS:
             pipe.xrevrange(keys.stream(stage, cam.camera_id), count=1)
     newest = pipe.execute() if cameras else []
     latency: dict[str, dict[str, int]] = {}
     lag: dict[str, dict[str, int]] = {}
     for i, cam in enumerate(cameras):
         per_stage: dict[str, int] = {}
-        for j, stage in enumerate(keys.STAGES):
-            entries = newest[i * len(keys.STAGES) + j]
+        for j, stage in enumerate(keys.STREAM_KINDS):
+            entries = newest[i * len(keys.STREAM_KINDS) + j]
             if not entries:
                 continue
             entry_id, fields = entries[0]
@@ -138,17 +138,17 @@ def panel_html(snap: Snapshot) -> str:
     groups = [g for _, g in keys.GROUPS.values()]
     for cam in sorted(snap.lag):
         lat = snap.latency_ms.get(cam, {})
-        lat_cells = "".join(f"<td>{lat[s]} ms</td>" if s in lat else "<td>-</td>" for s in keys.STAGES)
+        lat_cells = "".join(f"<td>{lat[s]} ms</td>" if s in lat else "<td>-</td>" for s in keys.STREAM_KINDS)
         lag_cells = "".join(f"<td>{snap.lag[cam].get(g, 0)}</td>" for g in groups)
         cam_rows.append(
             f'<tr data-camera="{html.escape(cam)}"><td>{html.escape(cam)}</td>{lat_cells}{lag_cells}</tr>'
         )
     if not cam_rows:
-        cam_rows.append(f'<tr><td colspan="{1 + len(keys.STAGES) + len(groups)}">no cameras</td></tr>')
+        cam_rows.append(f'<tr><td colspan="{1 + len(keys.STREAM_KINDS) + len(groups)}">no cameras</td></tr>')
     cam_head = "".join(
         [
             "<th>camera</th>",
-            *(f"<th>latency: {s}</th>" for s in keys.STAGES),
+            *(f"<th>latency: {s}</th>" for s in keys.STREAM_KINDS),
             *(f"<th>lag: {g}</th>" for g in groups),
         ]
     )

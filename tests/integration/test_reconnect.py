@@ -28,8 +28,8 @@ class Echo:
         return map_stage(
             entries,
             now,
-            stage="detector",
-            out_stage="faces",
+            service="detector",
+            output_kind="faces",
             max_age_ms=60_000,
             accept=Frame,
             process=self.process,

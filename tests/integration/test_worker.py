@@ -56,8 +56,8 @@ class MapHandler:
         return map_stage(
             entries,
             now_ms,
-            stage="detector",
-            out_stage="faces",
+            service="detector",
+            output_kind="faces",
             max_age_ms=MAX_AGE_MS,
             accept=Frame,
             process=self._process,

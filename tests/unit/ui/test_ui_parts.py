@@ -15,7 +15,7 @@ from services.common.job_journal import JobResult
 from services.common.schema import Skip, Track, Tracks
 from services.common.timeline import video_timeline
 from services.ui.auth import credentials
-from services.ui.jobs import Job, UploadError, probe_video, safe_name
+from services.ui.job_manager import Job, UploadError, probe_video, safe_name
 from services.ui.pipeline import Snapshot, entry_ms, panel_html
 from services.ui.settings import UISettings
 from services.ui.state import DWELL_GRACE_MS, dwell
