@@ -51,7 +51,7 @@ JOBS = "emo:jobs"  # sorted set of job ids by created_ms
 
 
 def job(job_id: str) -> str:
-    """Hash: a file job's record (status, progress, outputs, error; see ``common.jobs.JobRecord``)."""
+    """Hash: a file job's record (status, progress, outputs, error; see ``common.job_store.JobRecord``)."""
     return f"emo:job:{job_id}"
 
 
