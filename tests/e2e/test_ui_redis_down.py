@@ -21,7 +21,7 @@ from services.ui.app import create_app
 from services.ui.settings import UISettings
 from tests.e2e.test_ui_browser import CHROMIUM
 from tests.e2e.test_ui_tabs_browser import ARGS
-from tests.support.wait import free_port
+from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,10 @@ def test_redis_outage_gives_503_and_a_banner_then_heals(redis_and_ui: tuple[Embe
             page.wait_for_selector("#emo-grid [data-camera='cam1']", timeout=20_000)
             assert page.query_selector(".emo-banner") is None
             server.kill()
-            status, body = get(base + "/api/cameras")
+            # the camera list is the shared reader's: it answers 503 from the reader's first failed poll
+            status, body = wait_for(
+                lambda: (r := get(base + "/api/cameras"))[0] == 503 and r, 10, "a 503 from /api/cameras"
+            )
             assert status == 503 and isinstance(body, dict) and "redis unavailable" in str(body["detail"])
             page.wait_for_selector(".emo-banner", timeout=20_000)
             assert "Redis is unavailable" in page.inner_text(".emo-banner")
