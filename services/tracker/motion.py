@@ -8,12 +8,12 @@ near and far faces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from services.tracker.association import BoxXYXY
+from services.tracker.checkpoint import KalmanState
 
 Array = npt.NDArray[np.float64]
 
@@ -76,13 +76,13 @@ class BoxKalman:
         cov = (np.eye(8) - gain @ _H) @ self.cov
         return BoxKalman(mean, (cov + cov.T) / 2)
 
-    def to_state(self) -> dict[str, Any]:
-        return {"mean": self.mean.tolist(), "cov": self.cov.tolist()}
+    def to_state(self) -> KalmanState:
+        return KalmanState(mean=self.mean.tolist(), cov=self.cov.tolist())
 
     @classmethod
-    def from_state(cls, d: dict[str, Any]) -> BoxKalman:
-        mean = np.asarray(d["mean"], dtype=np.float64)
-        cov = np.asarray(d["cov"], dtype=np.float64)
+    def from_state(cls, d: KalmanState) -> BoxKalman:
+        mean = np.asarray(d.mean, dtype=np.float64)
+        cov = np.asarray(d.cov, dtype=np.float64)
         if mean.shape != (8,) or cov.shape != (8, 8):
             raise ValueError(f"kalman state must be (8,) and (8, 8), got {mean.shape}, {cov.shape}")
         return cls(mean, cov)

@@ -35,6 +35,7 @@ from services.common import keys
 from services.common.schema import Emotions, End, Mode, Skip, Track, Tracks, carried
 from services.common.streams import Batch, Entry
 from services.common.worker import Worker
+from services.tracker import checkpoint
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, SeqReorderer, TrackerConfig
 from services.tracker.timeline import CameraTimeline
@@ -101,24 +102,26 @@ class TrackerHandler:
         self.buffers[camera_id] = buffer
         return buffer
 
-    def adopt(self, camera_id: str, state: dict[str, Any] | None, timeline: dict[str, Any] | None) -> None:
-        """Continue a camera from its checkpoint (:meth:`checkpoint` output) and timeline document.
+    def adopt(self, camera_id: str, state: bytes | str | None, timeline: bytes | str | None) -> None:
+        """Continue a camera from its stored checkpoint (the JSON of :meth:`checkpoint`) and timeline.
 
         A malformed checkpoint or timeline is logged and the camera starts afresh.
         """
         self.drop(camera_id)
         if state is not None:
             try:
-                self.trackers[camera_id] = CameraTracker.from_state(state["tracker"], self.config)
-                mode: Mode = "file" if state.get("mode") == "file" else "live"
-                self._buffer(camera_id, mode, state.get("next_seq"))
-            except (KeyError, ValueError, TypeError) as exc:
+                saved = checkpoint.decode(state)
+                self.trackers[camera_id] = CameraTracker.from_state(saved.tracker, self.config)
+                self._buffer(camera_id, saved.mode, saved.next_seq)
+            except ValueError as exc:
                 log.warning("bad checkpoint camera=%s error=%r: starting afresh", camera_id, str(exc))
                 self.drop(camera_id)
         if timeline is not None:
             try:
                 self.timelines[camera_id] = CameraTimeline.from_json(
-                    timeline, self.settings.timeline_max_segments, self.settings.timeline_keep_s * 1000
+                    json.loads(timeline),
+                    self.settings.timeline_max_segments,
+                    self.settings.timeline_keep_s * 1000,
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 log.warning("bad timeline camera=%s error=%r: starting afresh", camera_id, str(exc))
@@ -131,13 +134,13 @@ class TrackerHandler:
         self.modes.pop(camera_id, None)
         self._timeline_due.pop(camera_id, None)
 
-    def checkpoint(self, camera_id: str) -> dict[str, Any] | None:
-        """``{"tracker": CameraTracker.to_state(), "next_seq": int | None, "mode": str}`` or None."""
+    def checkpoint(self, camera_id: str) -> checkpoint.Checkpoint | None:
+        """The camera's tracker and reorder position, or None when it has none."""
         tracker = self.trackers.get(camera_id)
         buffer = self.buffers.get(camera_id)
         if tracker is None or buffer is None:
             return None
-        return {"tracker": tracker.to_state(), "next_seq": buffer.next_seq, "mode": self.modes[camera_id]}
+        return checkpoint.Checkpoint(tracker.to_state(), buffer.next_seq, self.modes[camera_id])
 
     def handle(self, entries: list[Entry], now_ms: int) -> Batch:
         batch = Batch()
@@ -210,7 +213,7 @@ class TrackerHandler:
         for camera_id in sorted(changed - ended):
             state = self.checkpoint(camera_id)
             if state is not None:
-                batch.writes[keys.tracker_state(camera_id)] = (json.dumps(state), None)
+                batch.writes[keys.tracker_state(camera_id)] = (checkpoint.encode(state), None)
                 self._write_timeline(batch, camera_id, t, force=False)
         for camera_id in sorted(ended):
             batch.delete_keys.append(keys.tracker_state(camera_id))
@@ -302,15 +305,14 @@ class TrackerWorker(Worker):
     def _take_over(self, camera_id: str) -> None:
         """Load the camera's checkpoint and timeline, then claim every entry its last owner left pending."""
         raw_state, raw_timeline = self.redis.mget([keys.tracker_state(camera_id), keys.timeline(camera_id)])
-        state = json.loads(raw_state) if raw_state else None
-        timeline = json.loads(raw_timeline) if raw_timeline else None
-        self.handler.adopt(camera_id, state, timeline)
+        self.handler.adopt(camera_id, raw_state, raw_timeline)
         self.owned.append(camera_id)
+        resumed = self.handler.trackers.get(camera_id)
         log.info(
             "camera acquired camera=%s resumed=%s next_id=%s",
             camera_id,
-            state is not None,
-            (state or {}).get("tracker", {}).get("next_id"),
+            resumed is not None,
+            resumed.next_id if resumed else None,
         )
         stream = keys.stream(self.input_kind, camera_id)
         self.streams.ensure_group(stream)

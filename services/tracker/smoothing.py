@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from services.tracker.association import BoxXYXY
+from services.tracker.checkpoint import EuroState
 
 
 def ema_box(old_xyxy: BoxXYXY, new_xyxy: BoxXYXY, alpha: float) -> BoxXYXY:
@@ -97,10 +97,9 @@ class OneEuroBox:
         self.box_xyxy = (out[0], out[1], out[2], out[3])
         return self.box_xyxy
 
-    def to_state(self) -> dict[str, Any]:
-        return {"box_xyxy": list(self.box_xyxy), "speed": list(self.speed)}
+    def to_state(self) -> EuroState:
+        return EuroState(box_xyxy=self.box_xyxy, speed=list(self.speed))
 
     @classmethod
-    def from_state(cls, d: Mapping[str, Any]) -> OneEuroBox:
-        x1, y1, x2, y2 = (float(v) for v in d["box_xyxy"])
-        return cls((x1, y1, x2, y2), [float(v) for v in d["speed"]])
+    def from_state(cls, d: EuroState) -> OneEuroBox:
+        return cls(d.box_xyxy, list(d.speed))

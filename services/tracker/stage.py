@@ -7,18 +7,19 @@ cascade), so a face hidden for a few frames while another passes in front keeps 
 Boxes: EMA (the original project) or One Euro. Labels: probability EMA, then hysteresis.
 
 No Redis, no environment, no I/O: ``CameraTracker.update`` takes one frame's classified faces and
-returns what to publish; ``to_state``/``from_state`` give plain data for checkpointing.
+returns what to publish; ``to_state``/``from_state`` give typed structs for checkpointing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.tracker.association import BoxXYXY, associate_gated
+from services.tracker.checkpoint import TrackerState, TrackState
 from services.tracker.motion import BoxKalman
 from services.tracker.reorder import SeqReorderer
 from services.tracker.smoothing import LabelHysteresis, OneEuroBox, argmax_label, ema_box, ema_probs
@@ -251,30 +252,28 @@ class CameraTracker:
         self._tracks.append(track)
         return track
 
-    def to_state(self) -> dict[str, Any]:
-        """Plain data (str keys, lists, ints, floats, None) for JSON or msgpack checkpoints."""
-        return {
-            "version": _STATE_VERSION,
-            "next_id": self.next_id,
-            "last_seq": self.last_seq,
-            "tracks": [_track_to_state(t) for t in self._tracks],
-        }
+    def to_state(self) -> TrackerState:
+        """The tracker as a typed struct (``services.tracker.checkpoint``) for checkpoints."""
+        return TrackerState(
+            version=_STATE_VERSION,
+            next_id=self.next_id,
+            last_seq=self.last_seq,
+            tracks=[_track_to_state(t) for t in self._tracks],
+        )
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], config: TrackerConfig) -> CameraTracker:
+    def from_state(cls, state: TrackerState, config: TrackerConfig) -> CameraTracker:
         """Rebuild a tracker from :meth:`to_state` output.
 
         Version 1 checkpoints (before motion and One Euro) are accepted: their tracks start a new motion
-        model at their last box. Raises ``ValueError`` on an unknown state version and ``KeyError`` on a
-        missing field.
+        model at their last box. Raises ``ValueError`` on an unknown state version.
         """
-        if state.get("version") not in (1, _STATE_VERSION):
-            raise ValueError(f"unsupported tracker state version {state.get('version')!r}")
+        if state.version not in (1, _STATE_VERSION):
+            raise ValueError(f"unsupported tracker state version {state.version!r}")
         tracker = cls(config)
-        tracker.next_id = int(state["next_id"])
-        last = state["last_seq"]
-        tracker.last_seq = None if last is None else int(last)
-        tracker._tracks = [_track_from_state(d) for d in state["tracks"]]
+        tracker.next_id = state.next_id
+        tracker.last_seq = state.last_seq
+        tracker._tracks = [_track_from_state(t) for t in state.tracks]
         return tracker
 
 
@@ -283,39 +282,37 @@ def _as_box(values: Sequence[float]) -> BoxXYXY:
     return (x1, y1, x2, y2)
 
 
-def _track_to_state(t: _Track) -> dict[str, Any]:
-    return {
-        "track_id": t.track_id,
-        "box_xyxy": list(t.box_xyxy),
-        "last_box_xyxy": list(t.last_box_xyxy),
-        "probs": dict(t.probs),
-        "shown": t.labels.shown,
-        "candidate": t.labels.candidate,
-        "streak": t.labels.streak,
-        "first_seq": t.first_seq,
-        "last_seq": t.last_seq,
-        "hits": t.hits,
-        "confirmed": t.confirmed,
-        "raw_label": t.raw_label,
-        "kalman": t.kalman.to_state(),
-        "euro": t.euro.to_state(),
-    }
+def _track_to_state(t: _Track) -> TrackState:
+    return TrackState(
+        track_id=t.track_id,
+        box_xyxy=t.box_xyxy,
+        last_box_xyxy=t.last_box_xyxy,
+        probs=dict(t.probs),
+        shown=t.labels.shown,
+        candidate=t.labels.candidate,
+        streak=t.labels.streak,
+        first_seq=t.first_seq,
+        last_seq=t.last_seq,
+        hits=t.hits,
+        confirmed=t.confirmed,
+        raw_label=t.raw_label,
+        kalman=t.kalman.to_state(),
+        euro=t.euro.to_state(),
+    )
 
 
-def _track_from_state(d: Mapping[str, Any]) -> _Track:
-    last_box = _as_box(d["last_box_xyxy"])
-    box = _as_box(d["box_xyxy"])
+def _track_from_state(d: TrackState) -> _Track:
     return _Track(
-        track_id=int(d["track_id"]),
-        box_xyxy=box,
-        last_box_xyxy=last_box,
-        probs={str(k): float(v) for k, v in d["probs"].items()},
-        labels=LabelHysteresis(shown=str(d["shown"]), candidate=d["candidate"], streak=int(d["streak"])),
-        first_seq=int(d["first_seq"]),
-        last_seq=int(d["last_seq"]),
-        hits=int(d["hits"]),
-        confirmed=bool(d["confirmed"]),
-        raw_label=str(d["raw_label"]),
-        kalman=BoxKalman.from_state(d["kalman"]) if "kalman" in d else BoxKalman.start(last_box),
-        euro=OneEuroBox.from_state(d["euro"]) if "euro" in d else OneEuroBox(box),
+        track_id=d.track_id,
+        box_xyxy=d.box_xyxy,
+        last_box_xyxy=d.last_box_xyxy,
+        probs=dict(d.probs),
+        labels=LabelHysteresis(shown=d.shown, candidate=d.candidate, streak=d.streak),
+        first_seq=d.first_seq,
+        last_seq=d.last_seq,
+        hits=d.hits,
+        confirmed=d.confirmed,
+        raw_label=d.raw_label,
+        kalman=BoxKalman.from_state(d.kalman) if d.kalman else BoxKalman.start(d.last_box_xyxy),
+        euro=OneEuroBox.from_state(d.euro) if d.euro else OneEuroBox(d.box_xyxy),
     )

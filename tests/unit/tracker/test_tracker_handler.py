@@ -6,6 +6,7 @@ import json
 
 from services.common.schema import Emotions, End, FaceEmotion, Message, Mode, Skip, Tracks
 from services.common.streams import Entry
+from services.tracker import checkpoint
 from services.tracker.service import TrackerHandler
 from services.tracker.settings import TrackerSettings
 
@@ -71,10 +72,12 @@ def test_checkpoint_and_adopt_continue_ids() -> None:
     assert set(batch.writes) == {"emo:tracker:state:c", "emo:timeline:c"}, "state is committed with acks"
     assert batch.delete_keys == []
     state = a.checkpoint("c")
-    assert state is not None and state["next_seq"] == 5
-    assert json.loads(batch.writes["emo:tracker:state:c"][0]) == state
+    assert state is not None and state.next_seq == 5 and state.mode == "file"
+    stored = batch.writes["emo:tracker:state:c"][0]
+    assert json.loads(stored)["tracker"]["next_id"] == 2, "the stored JSON keeps the plain field names"
+    assert checkpoint.decode(stored) == state
     b = handler()
-    b.adopt("c", state, None)
+    b.adopt("c", stored, None)
     batch = b.handle([entry(emotions(5, x=15.0))], now_ms=0)
     (msg,) = [m for _, m in batch.outputs]
     assert isinstance(msg, Tracks) and [t.track_id for t in msg.tracks] == [1]
@@ -84,8 +87,16 @@ def test_checkpoint_and_adopt_continue_ids() -> None:
 
 def test_bad_checkpoint_starts_afresh() -> None:
     h = handler()
-    h.adopt("c", {"tracker": {"version": 99}}, {"camera_id": "c"})
+    h.adopt("c", json.dumps({"tracker": {"version": 99}}), json.dumps({"camera_id": "c"}))
     assert h.checkpoint("c") is None
+    good = handler()
+    good.handle([entry(emotions(0))], now_ms=0)
+    state = good.checkpoint("c")
+    assert state is not None
+    future = json.loads(checkpoint.encode(state))
+    future["tracker"]["version"] = 99
+    h.adopt("c", json.dumps(future), "{not json")
+    assert h.checkpoint("c") is None, "an unknown version starts afresh"
     assert [m.seq for _, m in h.handle([entry(emotions(0))], now_ms=0).outputs] == [0]
 
 

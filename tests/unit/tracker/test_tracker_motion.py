@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
+import msgspec
 import numpy as np
 import pytest
 
 from services.common.labels import CANONICAL_LABELS
 from services.tracker.association import BoxXYXY, associate_gated, centre_distance_matrix
+from services.tracker.checkpoint import KalmanState, TrackerState
 from services.tracker.motion import BoxKalman
 from services.tracker.smoothing import OneEuroBox
 from services.tracker.stage import CameraTracker, Observation, TrackerConfig
@@ -39,7 +42,7 @@ def test_kalman_state_round_trip() -> None:
 
 def test_kalman_state_rejects_bad_shapes() -> None:
     with pytest.raises(ValueError, match="kalman state"):
-        BoxKalman.from_state({"mean": [0.0] * 4, "cov": [[0.0] * 8] * 8})
+        BoxKalman.from_state(KalmanState(mean=[0.0] * 4, cov=[[0.0] * 8] * 8))
 
 
 def test_centre_distance_is_in_face_heights() -> None:
@@ -166,9 +169,11 @@ def test_config_rejects_bad_new_fields(overrides: dict[str, object], message: st
 def test_version_1_checkpoint_still_loads() -> None:
     tracker = CameraTracker()
     tracker.update(0, [Observation(box_at(0), probs())])
-    state = tracker.to_state()
+    state = json.loads(msgspec.json.encode(tracker.to_state()))
     state["version"] = 1
     for t in state["tracks"]:
         del t["kalman"], t["euro"]
-    restored = CameraTracker.from_state(state, TrackerConfig())
+    restored = CameraTracker.from_state(
+        msgspec.json.decode(json.dumps(state), type=TrackerState), TrackerConfig()
+    )
     assert [v.track_id for v in restored.update(1, [Observation(box_at(3), probs())])] == [1]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from services.common.labels import CANONICAL_LABELS
+from services.tracker.checkpoint import TrackerState
 from services.tracker.service import config_from
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, TrackerConfig, TrackView
@@ -242,7 +243,7 @@ def test_state_round_trip_continues_ids_and_streaks() -> None:
     original.update(2, [face(4, label="happy"), face(800)])  # track 3 tentative, track 2 missed
     original.skip(3)
 
-    state = json.loads(json.dumps(original.to_state()))
+    state = msgspec.json.decode(msgspec.json.encode(original.to_state()), type=TrackerState)  # via JSON
     restored = CameraTracker.from_state(state, cfg)
     assert restored.to_state() == original.to_state()
 
@@ -258,7 +259,7 @@ def test_state_round_trip_continues_ids_and_streaks() -> None:
 
 
 def test_from_state_rejects_unknown_version() -> None:
-    state = CameraTracker(ORIGINAL).to_state() | {"version": 99}
+    state = msgspec.structs.replace(CameraTracker(ORIGINAL).to_state(), version=99)
     with pytest.raises(ValueError, match="version"):
         CameraTracker.from_state(state, original())
 
@@ -269,4 +270,4 @@ def test_expired_tracks_leave_the_checkpoint(empty_frames: int, kept: int) -> No
     tracker.update(0, [face(0)])
     for seq in range(1, 1 + empty_frames):
         tracker.update(seq, [])
-    assert len(tracker.to_state()["tracks"]) == kept
+    assert len(tracker.to_state().tracks) == kept
