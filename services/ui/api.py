@@ -21,8 +21,8 @@ from services.ui import framesocket, mjpeg
 from services.ui.job_manager import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
+from services.ui.stage import camera_json
 from services.ui.state import LiveState, now_ms
-from services.ui.view import camera_json
 
 log = logging.getLogger(__name__)
 

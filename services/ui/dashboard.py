@@ -33,8 +33,8 @@ from services.common import registry  # noqa: E402
 from services.common.sources import source_loops  # noqa: E402
 from services.ui import pipeline  # noqa: E402
 from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
+from services.ui.stage import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
-from services.ui.view import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.webcam import WebcamHub  # noqa: E402
 
 STATIC = Path(__file__).parent / "static"

@@ -21,7 +21,7 @@ from services.common.lifecycle import Backoff
 from services.common.schema import Frame, Tracks
 from services.ui import pipeline
 from services.ui.metrics import FRAMES_DRAWN
-from services.ui.view import CameraView, latest_frame, latest_tracks
+from services.ui.stage import CameraView, dwell, latest_frame, latest_tracks
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +31,6 @@ def now_ms() -> int:
 
 
 SHOWN_WINDOW_S = 2.0  # the window of ``shown_fps``
-DWELL_GRACE_MS = 3000  # a track missing for less than this keeps its dwell time
-
-
-def dwell(seen_ms: dict[int, tuple[int, int]], tracks: Tracks) -> dict[int, tuple[int, int]]:
-    """track id -> (first, last) captured_ms it was seen, updated with ``tracks``; forgets tracks not
-    seen for ``DWELL_GRACE_MS``. The dwell time of a visible track is ``captured_ms - first``."""
-    t = tracks.captured_ms
-    out = {tid: span for tid, span in seen_ms.items() if t - span[1] < DWELL_GRACE_MS}
-    for track in tracks.tracks:
-        first = out.get(track.track_id, (t, t))[0]
-        out[track.track_id] = (first, t)
-    return out
 
 
 class LiveState:

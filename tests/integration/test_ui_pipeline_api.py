@@ -20,7 +20,7 @@ from services.common.schema import Frame
 from services.ui.app import create_app
 from services.ui.pipeline import panel_html
 from services.ui.settings import UISettings
-from services.ui.view import grid_html
+from services.ui.stage import grid_html
 from services.ui.webcam import WebcamHub, camera_for
 from tests.support.ui import FakePipeline, run_ingest
 from tests.support.wait import wait_for

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from services.common.registry import Camera
 from services.ui import framesocket
 from services.ui.mjpeg import placeholder_jpeg
+from services.ui.stage import CameraView
 from services.ui.state import LiveState
-from services.ui.view import CameraView
 
 
 def parse(data: bytes) -> tuple[str, bytes]:

@@ -8,8 +8,8 @@ import redis
 
 from services.common.registry import Camera
 from services.ui import mjpeg
+from services.ui.stage import CameraView
 from services.ui.state import LiveState
-from services.ui.view import CameraView
 
 CAM = Camera("cam1", "0", "live", False)
 

@@ -18,7 +18,7 @@ from services.ui.auth import credentials
 from services.ui.job_manager import Job, UploadError, probe_video, safe_name
 from services.ui.pipeline import Snapshot, entry_ms, panel_html
 from services.ui.settings import UISettings
-from services.ui.state import DWELL_GRACE_MS, dwell
+from services.ui.stage import DWELL_GRACE_MS, dwell
 from services.ui.timeline import label_rows, timeline_png
 from services.ui.webcam import camera_for
 

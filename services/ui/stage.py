@@ -1,4 +1,4 @@
-"""Pure view models: what the REST API and the dashboard show for a camera. No Redis, no I/O.
+"""The ui's pure stage: what the REST API and the dashboard show for a camera. No Redis, no I/O.
 
 A :class:`CameraView` is one camera as the ui last saw it: its registry entry, the newest ``Tracks``
 message on ``emo:tracks:{cam}`` and the annotated JPEG drawn from it.
@@ -9,13 +9,15 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.common import codec
 from services.common.annotate import hex_colour
 from services.common.labels import CANONICAL_LABELS
-from services.common.registry import Camera
 from services.common.schema import Frame, Track, Tracks
+
+if TYPE_CHECKING:  # the registry module talks to Redis; a stage only needs the type
+    from services.common.registry import Camera
 
 M = TypeVar("M", Tracks, Frame)
 
@@ -29,6 +31,20 @@ class CameraView:
     jpeg_seq: int = -1  # seq of the frame in ``jpeg``
     seen_ms: dict[int, tuple[int, int]] = field(default_factory=dict)  # track id -> first, last captured_ms
     drawn_latency_ms: int | None = None  # now - captured_ms when the UI first saw ``tracks`` (round trip)
+
+
+DWELL_GRACE_MS = 3000  # a track missing for less than this keeps its dwell time
+
+
+def dwell(seen_ms: dict[int, tuple[int, int]], tracks: Tracks) -> dict[int, tuple[int, int]]:
+    """track id -> (first, last) captured_ms it was seen, updated with ``tracks``; forgets tracks not
+    seen for ``DWELL_GRACE_MS``. The dwell time of a visible track is ``captured_ms - first``."""
+    t = tracks.captured_ms
+    out = {tid: span for tid, span in seen_ms.items() if t - span[1] < DWELL_GRACE_MS}
+    for track in tracks.tracks:
+        first = out.get(track.track_id, (t, t))[0]
+        out[track.track_id] = (first, t)
+    return out
 
 
 def newest(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]], kind: type[M]) -> tuple[str, M] | None:

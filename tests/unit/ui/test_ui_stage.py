@@ -6,7 +6,7 @@ from services.common import codec
 from services.common.labels import CANONICAL_LABELS
 from services.common.registry import Camera
 from services.common.schema import Skip, Track, Tracks
-from services.ui.view import (
+from services.ui.stage import (
     CameraView,
     bars_payload,
     camera_json,
