@@ -131,17 +131,26 @@ def main(argv: list[str] | None = None) -> int:
     for name in cast(dict[str, float], rows[-1]["rss_mb"]) if rows else {}:
         series[name] = [float(cast(dict[str, float], r["rss_mb"]).get(name, float("nan"))) for r in tail]
     slopes = {k: round(slope_pct_per_h(xs, v), 2) for k, v in series.items()}
+    # a sawtooth (streams trimmed at MAXLEN ~, frames expiring) gives a slope that depends on its phase:
+    # the means of the first and last ten minutes of the same window say whether it drifts
+    window = min(10, len(tail) // 2) or 1
+    ends = {
+        k: (round(float(np.mean(v[:window])), 1), round(float(np.mean(v[-window:])), 1))
+        for k, v in series.items()
+    }
     p99_all = [v[1] for r in tail for v in cast(dict[str, object], r["latency_ms"]).values() if v]  # type: ignore[index]
     summary = {
         "minutes": len(rows),
         "from_minute": skip + 1,
         "memory_slope_pct_per_h": slopes,
+        "memory_mean_first_last_mb": ends,
         "latency_p99_ms_max": max(p99_all) if p99_all else None,
     }
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
     else:
         print(f"memory slope from minute {skip + 1}, % of mean per hour: {slopes}")
+        print(f"memory MB, mean of the first and the last {window} minutes of that window: {ends}")
         print(f"worst per-minute p99 latency: {summary['latency_p99_ms_max']} ms")
     return 0
 
