@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=URI",
         help="a camera: video file, image folder, device index, rtsp:// or http:// URL (repeatable)",
     )
+    p.add_argument(
+        "--replicas",
+        default="",
+        metavar="SERVICE=N,...",
+        help="run several processes of detector, classifier or tracker, e.g. detector=2,classifier=2",
+    )
 
     p = sub.add_parser("analyze", help="analyze a video file: annotated.mp4, tracks.csv, summary.json")
     p.add_argument("video", type=Path)
@@ -91,14 +97,16 @@ def _main(argv: list[str] | None) -> int:
         return int(module.main(["--check"] if args.check else []))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "up":
+        from services.cli.stack import parse_replicas
         from services.cli.up import parse_sources, up
 
         try:
             sources = parse_sources(args.source)
+            replicas = parse_replicas(args.replicas)
         except ValueError as exc:
             print(f"emostream up: {exc}", file=sys.stderr)
             return 2
-        return up(args.port, sources, host=args.host, model=args.model)
+        return up(args.port, sources, host=args.host, model=args.model, replicas=replicas)
     if args.command == "analyze":
         from services.cli.analyze import analyze
 

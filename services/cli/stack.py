@@ -31,6 +31,29 @@ from services.common.lifecycle import Backoff
 log = logging.getLogger(__name__)
 
 PIPELINE = ("ingest", "detector", "classifier", "tracker")
+#: the services that may run as several replicas: consumer groups share their work (the tracker's leases
+#: share its cameras). Ingest would read every camera twice, and each ui replica needs its own port.
+REPLICABLE = ("detector", "classifier", "tracker")
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """``"detector=2,classifier=2"`` -> ``{"detector": 2, "classifier": 2}``; raises ValueError saying why."""
+    replicas: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, count = item.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValueError(f"--replicas takes SERVICE=N[,SERVICE=N...], got {item!r}")
+        if name not in REPLICABLE:
+            raise ValueError(f"{name!r} cannot have replicas; these can: {', '.join(REPLICABLE)}")
+        try:
+            n = int(count)
+        except ValueError:
+            raise ValueError(f"replicas of {name} must be a whole number, got {count.strip()!r}") from None
+        if not 1 <= n <= 16:
+            raise ValueError(f"replicas of {name} must be 1 to 16, got {n}")
+        replicas[name] = n
+    return replicas
 
 
 class Interrupted(Exception):  # noqa: N818 -- it is what the user did, not an error of ours
@@ -118,13 +141,15 @@ def stack(
     only_missing: bool = False,
     redis_url: str | None = None,
     data_dir: Path | None = None,
+    replicas: dict[str, int] | None = None,
 ) -> Iterator[Stack]:
     """Run ``services`` against ``redis_url`` (None: ``EMOSTREAM_REDIS_URL``) or, when that is empty, an
     embedded Redis; stop all on exit.
 
     ``data_dir``: the embedded Redis keeps its append-only file there (None: a temporary directory that
     lasts as long as the stack). With ``only_missing``, services that already have a live instance on an
-    external Redis are not started.
+    external Redis are not started. ``replicas``: how many processes of a service to run (default 1),
+    each with its own stable consumer name.
     """
     if redis_url is None:
         redis_url = CliSettings().redis_url
@@ -137,7 +162,8 @@ def stack(
             wanted = tuple(s for s in services if s not in present)
         supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, **(env or {})})
         for name in wanted:
-            supervisor.add(name)
+            for _ in range((replicas or {}).get(name, 1)):
+                supervisor.add(name)
         running = Stack(url, supervisor, wanted, embedded)
         watcher = threading.Thread(target=running.monitor, name="supervisor", daemon=True)
         try:

@@ -30,6 +30,7 @@ class Child:
     name: str
     args: list[str]
     env: dict[str, str]
+    replica: int = 0  # 0 for the first process of a service, 1 for the second, ...
     proc: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start_s: float = 0.0
@@ -57,7 +58,7 @@ class Supervisor:
             **self.base_env,
             **(env or {}),
         }
-        self.children.append(Child(name, args, {**os.environ, **child_env}))
+        self.children.append(Child(name, args, {**os.environ, **child_env}, replica))
 
     def start(self) -> None:
         with self._lock:
@@ -96,9 +97,13 @@ class Supervisor:
                     self._spawn(child)
 
     def pids(self) -> dict[str, int]:
-        """``{service: pid}`` of the children running now."""
+        """``{service: pid}`` of the children running now; a second replica is ``service-1``, and so on."""
         with self._lock:
-            return {c.name: c.proc.pid for c in self.children if c.proc is not None and c.proc.poll() is None}
+            return {
+                c.name if c.replica == 0 else f"{c.name}-{c.replica}": c.proc.pid
+                for c in self.children
+                if c.proc is not None and c.proc.poll() is None
+            }
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM every child's process group, wait up to ``timeout_s``, then SIGKILL what is left."""

@@ -28,7 +28,13 @@ def parse_sources(items: list[str]) -> dict[str, str]:
     return sources
 
 
-def up(port: int, sources: dict[str, str], host: str = "127.0.0.1", model: str | None = None) -> int:
+def up(
+    port: int,
+    sources: dict[str, str],
+    host: str = "127.0.0.1",
+    model: str | None = None,
+    replicas: dict[str, int] | None = None,
+) -> int:
     """Run the stack until SIGINT or SIGTERM (also during start-up); every child is stopped on the way out.
 
     The embedded Redis keeps its data in ``EMOSTREAM_DATA_DIR/redis``: cameras added at run time and
@@ -41,7 +47,9 @@ def up(port: int, sources: dict[str, str], host: str = "127.0.0.1", model: str |
             if not sources:
                 media = ensure_samples()
                 sources = {name: str(media / file) for name, file in DEMO_CAMERAS.items()}
-            with stack((*PIPELINE, "ui"), env=env, data_dir=settings.data_dir / "redis") as running:
+            with stack(
+                (*PIPELINE, "ui"), env=env, data_dir=settings.data_dir / "redis", replicas=replicas
+            ) as running:
                 client = redis.Redis.from_url(running.redis_url)
                 for name, uri in sources.items():
                     registry.add(client, name, uri, mode="live", loop=source_loops(uri))

@@ -116,11 +116,11 @@ def run_service(
                 if not ready:
                     hooks.setup()
                     ready = True
-                did = hooks.step()
                 t = time.monotonic()
-                if t >= next_beat:
+                if t >= next_beat:  # first beat before the first step: healthy as soon as it is set up
                     health.beat(client, name, settings.instance, settings.health_ttl_s, hooks.stats())
                     next_beat = t + max(1.0, settings.health_ttl_s / 3)
+                did = hooks.step()
                 backoff.reset()
                 if burst and not did:
                     break

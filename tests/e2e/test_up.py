@@ -1,4 +1,5 @@
-"""``emostream up`` with no Redis configured: healthy, cameras report frames and tracks, SIGTERM cleans up."""
+"""``emostream up`` with no Redis configured (and two detector replicas): healthy, cameras report frames and
+tracks, SIGTERM cleans up."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ def test_up_runs_the_stack_and_stops_cleanly(sample_media: Path, tmp_path: Path)
             str(port),
             "--source",
             f"cam1={sample_media / 'single_face.mp4'}",
+            "--replicas",
+            "detector=2",
         ],
         env=env,
         stdout=log,
@@ -92,9 +95,11 @@ def test_up_runs_the_stack_and_stops_cleanly(sample_media: Path, tmp_path: Path)
         assert isinstance(health, dict) and health["status"] == "ok"
         running = {name.split(":")[0] for name in health["services"]}
         assert running >= {"ingest", "detector", "classifier", "tracker", "ui"}
+        detectors = [name for name in health["services"] if name.startswith("detector:")]
+        assert len(detectors) == 2, f"--replicas detector=2 runs two detectors: {detectors}"
 
         children = descendants(proc.pid)
-        assert len(children) >= 6, "five services and the embedded redis-server"
+        assert len(children) >= 7, "five services, a second detector and the embedded redis-server"
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(25)
