@@ -130,10 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                     "status": job.status,
                     "error": job.error,
                     "kills": result["kills"],
-                    "frames": job.summary.get("frames", 0),
-                    "frames_lost": job.summary.get("frames_skipped", args.frames)
-                    if job.status == "done"
-                    else args.frames,
+                    "frames": job.summary.frames if job.summary else 0,
+                    "frames_lost": job.summary.frames_skipped if job.summary else args.frames,
                     "frames_without_faces": args.frames - len(frames_seen),
                     "duplicates": len(got) - len(set(got)),
                     "same_ids_as_undisturbed": set(got) == reference,

@@ -8,7 +8,6 @@ lapsed is an orphan that another runner may take over (:meth:`JobStore.orphans`)
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -72,8 +71,8 @@ class FailedSummary(msgspec.Struct, frozen=True, kw_only=True):
 class JobRecord:
     """A file job as stored in Redis (``keys.job``). ``video`` and ``out`` are paths on the runner's disk.
 
-    ``summary`` is the JSON form of the job's :class:`JobSummary` once it is done (``{}`` before); the
-    dashboard and the REST API read it as JSON, :meth:`done_summary` reads it typed.
+    ``summary`` is the job's :class:`JobSummary` once it is done (None before); the REST API answers it
+    as JSON (``{}`` before).
     """
 
     id: str
@@ -86,7 +85,7 @@ class JobRecord:
     error: str = ""
     created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
     finished_ms: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: JobSummary | None = None
 
     @property
     def camera_id(self) -> str:
@@ -102,13 +101,8 @@ class JobRecord:
         return min(0.99, self.frames_done / self.frames_total)
 
     def done_summary(self) -> JobSummary | None:
-        """The summary as a :class:`JobSummary`; None while the job is not done (or it is malformed)."""
-        if self.status != "done" or not self.summary:
-            return None
-        try:
-            return msgspec.convert(self.summary, JobSummary)
-        except msgspec.ValidationError:
-            return None
+        """The summary; None while the job is not done."""
+        return self.summary if self.status == "done" else None
 
     def files(self) -> list[str]:
         if self.status != "done":
@@ -128,7 +122,7 @@ class JobRecord:
             "created_ms": self.created_ms,
             "finished_ms": self.finished_ms or None,
             "files": {name: f"/api/jobs/{self.id}/files/{name}" for name in self.files()},
-            "summary": self.summary,
+            "summary": msgspec.to_builtins(self.summary) if self.summary else {},
         }
 
     def to_redis(self) -> dict[str, str | int]:
@@ -143,7 +137,7 @@ class JobRecord:
             "error": self.error,
             "created_ms": self.created_ms,
             "finished_ms": self.finished_ms,
-            "summary": json.dumps(self.summary),
+            "summary": msgspec.json.encode(self.summary).decode() if self.summary else "{}",
         }
 
     @classmethod
@@ -161,8 +155,19 @@ class JobRecord:
             error=f.get("error", ""),
             created_ms=int(f.get("created_ms") or 0),
             finished_ms=int(f.get("finished_ms") or 0),
-            summary=json.loads(f.get("summary") or "{}"),
+            summary=_summary_of(f.get("summary") or "{}"),
         )
+
+
+def _summary_of(raw: str) -> JobSummary | None:
+    """The stored summary; None for ``{}`` (not done yet) or a malformed one (logged)."""
+    if raw.strip() in ("", "{}"):
+        return None
+    try:
+        return msgspec.json.decode(raw, type=JobSummary)
+    except msgspec.ValidationError as exc:
+        log.warning("malformed job summary error=%r", str(exc))
+        return None
 
 
 _RENEW_OWNER = (

@@ -187,10 +187,10 @@ def run_job(
             summary = msgspec.structs.replace(summary, video=job.filename)
             raw = msgspec.json.encode(summary)
             (out / "summary.json").write_bytes(msgspec.json.format(raw, indent=2))
-            job.summary = msgspec.json.decode(raw)  # the record keeps it as JSON
+            job.summary = summary
             if extra_outputs is not None:
                 extra_outputs(job, result)
-            store.update(job, status="done", summary=job.summary, finished_ms=time.time_ns() // 1_000_000)
+            store.update(job, status="done", summary=summary, finished_ms=time.time_ns() // 1_000_000)
             finished = True
             log.info("job done id=%s frames=%s s=%.1f", job.id, summary.frames, time.monotonic() - t0)
         except JobError as exc:

@@ -68,7 +68,7 @@ def job_progress_html(job: Job) -> str:
         "queued": "queued",
         "running": f"analyzing: {frames}",
         "writing": "writing the annotated video",
-        "done": f"done: {job.summary.get('frames', job.frames_done)} frames",
+        "done": f"done: {job.summary.frames if job.summary else job.frames_done} frames",
         "failed": f"failed: {job.error}",
     }.get(job.status, job.status)
     return (
@@ -93,7 +93,7 @@ def job_result_html(job: Job) -> str:
         if "timeline.png" in files
         else ""
     )
-    tracks = len(job.summary.get("tracks", []))
+    tracks = len(job.summary.tracks) if job.summary else 0
     return (
         f'<div class="emo-job-result" data-job="{job.id}">'
         f'<video id="emo-job-video" src="{files.get("annotated.mp4", "")}" controls muted playsinline>'

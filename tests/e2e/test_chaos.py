@@ -104,9 +104,9 @@ def assert_same_as_undisturbed(job: JobRecord, undisturbed: list[tuple[int, int,
     rows = rows_of(Path(job.out))
     pairs = [(frame, track) for frame, track, _ in rows]
     assert len(pairs) == len(set(pairs)), "a frame and track appear more than once"
-    assert job.summary["frames"] == FRAMES
+    assert job.summary is not None and job.summary.frames == FRAMES
     assert {(f, t) for f, t, _ in rows} == {(f, t) for f, t, _ in undisturbed}, "track ids differ"
-    assert job.summary["frames_skipped"] == 0, "a frame was lost on the way"
+    assert job.summary.frames_skipped == 0, "a frame was lost on the way"
 
 
 def test_job_survives_sigkill_of_every_worker(
