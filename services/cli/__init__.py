@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("analyze", help="analyze a video file: annotated.mp4, tracks.csv, summary.json")
-    p.add_argument("video", type=Path)
+    p.add_argument("video", type=Path, nargs="+", help="video files, or folders of videos (concurrent jobs)")
     p.add_argument("--out", type=Path, required=True, help="output directory")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--model", default=None, help=MODEL_HELP + " (used when analyze starts the services)")
@@ -110,7 +110,7 @@ def _main(argv: list[str] | None) -> int:
     if args.command == "analyze":
         from services.cli.analyze import analyze
 
-        return analyze(args.video, args.out, progress=not args.no_progress, model=args.model)
+        return analyze(list(args.video), args.out, progress=not args.no_progress, model=args.model)
     if args.command in SUBCOMMANDS:
         return int(importlib.import_module(SUBCOMMANDS[args.command][args.noun]).run(args))
     if args.command == "samples":

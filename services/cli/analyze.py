@@ -1,4 +1,7 @@
-"""``emostream analyze VIDEO --out DIR``: a lossless file job through the same services and Redis.
+"""``emostream analyze VIDEO [VIDEO|FOLDER ...] --out DIR``: lossless file jobs through the same services.
+
+Several videos (or folders of videos) run as concurrent jobs on one stack, each with its own outputs in
+``DIR/<video name>/``; one video writes into ``DIR`` itself.
 
 Runs the one job runner (``common.jobs.run_job``) that the UI's video jobs use, in the foreground with a
 progress bar, on a supervised stack: a service that crashes mid-job is restarted and the job finishes.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,57 +27,122 @@ import redis
 from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
 from services.common.job_store import JobRecord, JobStore, JobSummary
 from services.common.jobs import JobError, cleanup, fail, run_job
+from services.common.sources import VIDEO_SUFFIXES
+
+
+def videos_of(paths: list[Path]) -> list[Path]:
+    """The videos named: files as given, folders as the video files directly in them (sorted).
+
+    Raises ValueError naming the first path that is neither, or a folder with no video in it."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not inside:
+                raise ValueError(f"no video in folder {path} (expected one of {', '.join(VIDEO_SUFFIXES)})")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise ValueError(f"no such file: {path}")
+    return found
+
+
+def out_dirs(videos: list[Path], out: Path) -> list[Path]:
+    """One video: ``out`` itself. Several: ``out/<name>`` each (``name-2``, ... when names repeat)."""
+    if len(videos) == 1:
+        return [out]
+    dirs: list[Path] = []
+    for video in videos:
+        name, n = video.stem, 1
+        while out / name in dirs:
+            n += 1
+            name = f"{video.stem}-{n}"
+        dirs.append(out / name)
+    return dirs
 
 
 def analyze(
-    video: Path, out: Path, progress: bool = True, stall_timeout_s: float = 300.0, model: str | None = None
+    video: Path | list[Path],
+    out: Path,
+    progress: bool = True,
+    stall_timeout_s: float = 300.0,
+    model: str | None = None,
 ) -> int:
-    if not video.is_file():
-        print(f"emostream analyze: no such file: {video}")
+    """Analyze one video, or several (files or folders of videos) as concurrent jobs on one stack."""
+    try:
+        videos = videos_of(video if isinstance(video, list) else [video])
+    except ValueError as exc:
+        print(f"emostream analyze: {exc}")
         return 2
-    out.mkdir(parents=True, exist_ok=True)
-    job = JobRecord(uuid.uuid4().hex[:12], video.name, str(video.resolve()), str(out.resolve()))
+    jobs = []
+    for path, job_out in zip(videos, out_dirs(videos, out), strict=True):
+        job_out.mkdir(parents=True, exist_ok=True)
+        jobs.append(JobRecord(uuid.uuid4().hex[:12], path.name, str(path.resolve()), str(job_out.resolve())))
+    owner = f"{socket.gethostname()}-analyze-{os.getpid()}"
+    errors: dict[str, str] = {}
     try:
         with interruptible(), stack(PIPELINE, env=model_env(model), only_missing=True) as running:
             running.wait_healthy()
             store = JobStore(redis.Redis.from_url(running.redis_url))
-            store.save(job)
+            for job in jobs:
+                store.save(job)
+            stop = threading.Event()
+
+            def run_one(job: JobRecord, position: int) -> None:
+                try:
+                    with _bar(progress, job.filename if len(jobs) > 1 else "analyze", position) as update:
+                        run_job(store, job, owner, stall_timeout_s, stop=stop, on_progress=update)
+                except JobError as exc:
+                    errors[job.id] = str(exc)
+                except Exception as exc:  # noqa: BLE001 -- one job's failure is reported, the others go on
+                    errors[job.id] = f"internal error: {exc}"
+
+            threads = [
+                threading.Thread(target=run_one, args=(job, i), name=f"job-{job.id}", daemon=True)
+                for i, job in enumerate(jobs)
+            ]
             try:
-                with _bar(progress) as update:
-                    run_job(
-                        store,
-                        job,
-                        f"{socket.gethostname()}-analyze-{os.getpid()}",
-                        stall_timeout_s,
-                        on_progress=update,
-                    )
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    while thread.is_alive():
+                        thread.join(0.2)  # short joins: SIGINT/SIGTERM raise Interrupted here
             except BaseException:
-                fail(store, job, "interrupted")
-                cleanup(store.redis, job.camera_id)
+                stop.set()
+                for thread in threads:
+                    thread.join(10)
+                for job in jobs:
+                    if job.status != "done":
+                        fail(store, job, "interrupted")
+                        cleanup(store.redis, job.camera_id)
                 raise
     except Interrupted as exc:
         print(f"emostream analyze: interrupted by {exc}; stopped every service, no outputs written")
         return 128 + exc.signum
-    except JobError as exc:
-        print(f"emostream analyze: job failed: {exc}")
-        return 1
-    if job.status != "done":
-        print(f"emostream analyze: job failed: {job.error}")
-        return 1
-    summary = msgspec.json.decode((out / "summary.json").read_bytes(), type=JobSummary)
-    print(
-        f"emostream analyze: {summary.frames} frames in {summary.processing_s:.1f} s "
-        f"({summary.processing_fps} fps), {len(summary.tracks)} tracks -> {out}"
-    )
-    return 0
+    failed = 0
+    for job in jobs:
+        if job.status != "done":
+            failed += 1
+            print(
+                f"emostream analyze: job failed: {errors.get(job.id) or job.error}"
+                + (f" ({job.filename})" if len(jobs) > 1 else "")
+            )
+            continue
+        summary = msgspec.json.decode((Path(job.out) / "summary.json").read_bytes(), type=JobSummary)
+        print(
+            f"emostream analyze: {summary.frames} frames in {summary.processing_s:.1f} s "
+            f"({summary.processing_fps} fps), {len(summary.tracks)} tracks -> {job.out}"
+        )
+    return 1 if failed else 0
 
 
 @contextmanager
-def _bar(enabled: bool) -> Iterator[Callable[[JobRecord], None]]:
-    """A tqdm bar, as the job runner's ``on_progress`` callback."""
+def _bar(enabled: bool, desc: str = "analyze", position: int = 0) -> Iterator[Callable[[JobRecord], None]]:
+    """A tqdm bar (one line per concurrent job), as the job runner's ``on_progress`` callback."""
     from tqdm import tqdm
 
-    with tqdm(unit="frame", disable=not enabled, desc="analyze") as bar:
+    with tqdm(unit="frame", disable=not enabled, desc=desc, position=position) as bar:
 
         def update(job: JobRecord) -> None:
             if job.frames_total and bar.total != job.frames_total:

@@ -9,6 +9,8 @@ from typing import Literal
 
 MAX_URI_CHARS = 2048
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: what a video job accepts (an upload, or a file in a folder given to ``analyze``)
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 SourceKind = Literal["device", "url", "folder", "file", "push"]
 
 

@@ -27,6 +27,7 @@ import redis
 from services.common.job_journal import JobResult
 from services.common.job_store import FILES, JobRecord, JobStore
 from services.common.jobs import JobError, fail, run_job
+from services.common.sources import VIDEO_SUFFIXES
 from services.common.timeline import read_tracks
 from services.ui.timeline import timeline_png
 
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FILES", "Job", "JobManager", "UploadError"]
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
 Job = JobRecord
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -143,20 +144,41 @@ def test_analyze_corrupt_video_fails_with_reason(services_up: Stack, tmp_path: P
     assert summary["status"] == "failed" and "broken.mp4" in summary["error"]
 
 
+def analyze_refused(video: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    """``analyze`` with bad arguments: it must refuse before starting anything."""
+    argv = [sys.executable, "-m", "services.cli", "analyze", str(video), "--out", str(out)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
 def test_analyze_missing_file_is_a_clear_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "analyze",
-            str(tmp_path / "nope.mp4"),
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = analyze_refused(tmp_path / "nope.mp4", tmp_path / "out")
     assert done.returncode == 2
     assert "no such file" in done.stdout and "nope.mp4" in done.stdout
+
+
+def test_analyze_a_folder_runs_concurrent_jobs_each_with_its_own_outputs(
+    services_up: Stack, sample_media: Path, tmp_path: Path
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(sample_media / "single_face.mp4", videos / "a.mp4")
+    sliding_face_clip(sample_media / "single_face.jpg", videos / "b.mp4", frames=30)
+    (videos / "c.mp4").write_bytes(os.urandom(50_000))  # not decodable
+    (videos / "notes.txt").write_text("not a video: ignored")
+    done = run_analyze(services_up.redis_url, videos, tmp_path / "out")
+    assert done.returncode == 1, "one job failed"
+    assert "c.mp4" in done.stdout and "job failed" in done.stdout, done.stdout
+    for name, frames in (("a", count_frames(videos / "a.mp4")[0]), ("b", 30)):
+        summary = json.loads((tmp_path / "out" / name / "summary.json").read_text())
+        assert summary["status"] == "done" and summary["frames"] == frames, (name, summary)
+        assert (tmp_path / "out" / name / "annotated.mp4").is_file()
+    failed = json.loads((tmp_path / "out" / "c" / "summary.json").read_text())
+    assert failed["status"] == "failed"
+    assert not (tmp_path / "out" / "notes").exists()
+
+
+def test_analyze_a_folder_without_videos_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    done = analyze_refused(tmp_path / "empty", tmp_path / "o")
+    assert done.returncode == 2
+    assert "no video in folder" in done.stdout
