@@ -22,7 +22,6 @@ and reorder timeouts are gaps; an End marker finishes a file job's camera.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections import Counter
@@ -118,12 +117,10 @@ class TrackerHandler:
                 self.drop(camera_id)
         if timeline is not None:
             try:
-                self.timelines[camera_id] = CameraTimeline.from_json(
-                    json.loads(timeline),
-                    self.settings.timeline_max_segments,
-                    self.settings.timeline_keep_s * 1000,
+                self.timelines[camera_id] = CameraTimeline.decode(
+                    timeline, self.settings.timeline_max_segments, self.settings.timeline_keep_s * 1000
                 )
-            except (KeyError, ValueError, TypeError) as exc:
+            except ValueError as exc:
                 log.warning("bad timeline camera=%s error=%r: starting afresh", camera_id, str(exc))
 
     def drop(self, camera_id: str) -> None:
@@ -230,7 +227,7 @@ class TrackerHandler:
         self._timeline_due[camera_id] = now_ms + self.settings.timeline_interval_ms
         tl.prune(now_ms)
         keep_ms = self.settings.timeline_keep_s * 1000
-        batch.writes[keys.timeline(camera_id)] = (json.dumps(tl.to_json()), keep_ms)
+        batch.writes[keys.timeline(camera_id)] = (tl.encode(), keep_ms)
 
 
 def _camera_of(stream: str) -> str:

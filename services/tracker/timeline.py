@@ -1,9 +1,9 @@
 """The live emotion timeline of one camera, in the one timeline format (``services.common.timeline``).
 
 Bounded: each track keeps its last ``max_segments`` segments, and :meth:`CameraTimeline.prune` forgets
-tracks not seen for ``keep_ms``. The tracker writes :meth:`CameraTimeline.to_json` to
+tracks not seen for ``keep_ms``. The tracker writes :meth:`CameraTimeline.encode` to
 ``keys.timeline(camera_id)`` and a replica that takes the camera over continues from it
-(:meth:`CameraTimeline.from_json`).
+(:meth:`CameraTimeline.decode`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from services.common.timeline import Timeline, TimelineBuilder
+from services.common.timeline import Timeline, TimelineBuilder, read_timeline
 from services.tracker.stage import TrackView
 
 
@@ -61,13 +61,25 @@ class CameraTimeline:
         doc: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(self.document()))  # lists, not tuples
         return doc
 
+    def encode(self) -> str:
+        """The JSON text of :meth:`to_json`, encoded once, as the tracker stores it."""
+        return msgspec.json.encode(self.document()).decode()
+
     @classmethod
     def from_json(cls, doc: dict[str, Any], max_segments: int = 50, keep_ms: int = 300_000) -> CameraTimeline:
         """Rebuild from :meth:`to_json` output (a restarted tracker continues the timelines).
 
         Raises ``ValueError`` (``msgspec.ValidationError``) on a malformed document.
         """
-        parsed = msgspec.convert(doc, Timeline)
+        return cls._resumed(msgspec.convert(doc, Timeline), max_segments, keep_ms)
+
+    @classmethod
+    def decode(cls, raw: bytes | str, max_segments: int = 50, keep_ms: int = 300_000) -> CameraTimeline:
+        """Rebuild from the stored JSON (:meth:`encode`). Raises ``ValueError`` when it is malformed."""
+        return cls._resumed(read_timeline(raw), max_segments, keep_ms)
+
+    @classmethod
+    def _resumed(cls, parsed: Timeline, max_segments: int, keep_ms: int) -> CameraTimeline:
         tl = cls(parsed.camera_id, max_segments, keep_ms)
         tl._builder.resume(parsed.tracks)
         return tl

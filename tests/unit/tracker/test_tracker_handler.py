@@ -108,3 +108,14 @@ def test_end_finishes_the_camera() -> None:
     assert batch.delete_keys == ["emo:tracker:state:c"], "a finished job leaves no checkpoint"
     assert "emo:tracker:state:c" not in batch.writes and "emo:timeline:c" in batch.writes
     assert h.checkpoint("c") is None
+
+
+def test_adopt_continues_the_stored_timeline() -> None:
+    a = handler()
+    batch = a.handle([entry(emotions(s, x=3.0 * s)) for s in range(3)], now_ms=0)
+    state, timeline = batch.writes["emo:tracker:state:c"][0], batch.writes["emo:timeline:c"][0]
+    b = handler()
+    b.adopt("c", state, timeline)
+    assert b.timelines["c"].document() == a.timelines["c"].document()
+    (track,) = b.timelines["c"].document().tracks
+    assert track.track_id == 1 and track.segments[0].frames == 3
