@@ -100,10 +100,6 @@ class JobRecord:
             return 0.0
         return min(0.99, self.frames_done / self.frames_total)
 
-    def done_summary(self) -> JobSummary | None:
-        """The summary; None while the job is not done."""
-        return self.summary if self.status == "done" else None
-
     def files(self) -> list[str]:
         if self.status != "done":
             return []

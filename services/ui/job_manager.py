@@ -233,7 +233,7 @@ class JobManager:
 
 def write_timeline_png(job: Job, result: JobResult) -> None:
     """The UI's extra output: ``timeline.png``, the plot of the job's ``timeline.json``."""
-    summary = job.done_summary()
+    summary = job.summary  # set by the runner before its extra outputs, while the job is still "writing"
     tracks = read_tracks(Path(job.out, "timeline.json").read_bytes())
     png = timeline_png(
         tracks,

@@ -12,8 +12,10 @@ import pytest
 
 from services.common.annotate import COLOURS_BGR
 from services.common.job_journal import JobResult
+from services.common.job_store import JobRecord, JobSummary
 from services.common.schema import Skip, Track, Tracks
-from services.common.timeline import video_timeline
+from services.common.timeline import encode_tracks, video_timeline
+from services.ui import job_manager
 from services.ui.auth import credentials
 from services.ui.job_manager import Job, UploadError, probe_video, safe_name
 from services.ui.pipeline import Snapshot, entry_ms, panel_html
@@ -158,3 +160,27 @@ def test_password_and_limits_come_from_the_environment(monkeypatch: pytest.Monke
     settings = UISettings()
     assert settings.ui_password == "pw" and settings.ui_user == "emostream"
     assert settings.max_upload_bytes == int(1.5 * 1024 * 1024)
+
+
+def test_timeline_png_is_drawn_at_the_videos_frame_rate_while_the_job_is_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "timeline.json").write_bytes(encode_tracks(()))
+    job = JobRecord("j1", "v.mp4", "/v.mp4", str(tmp_path), status="writing")  # extra outputs come first
+    job.summary = JobSummary(
+        video="v.mp4",
+        frames=7,
+        fps=10.0,
+        processing_s=1.0,
+        processing_fps=7.0,
+        frames_with_faces=0,
+        frames_skipped=0,
+        tracks=(),
+    )
+    drawn: list[tuple[int, float]] = []
+    monkeypatch.setattr(
+        job_manager, "timeline_png", lambda tracks, frames, fps: drawn.append((frames, fps)) or b"png"
+    )
+    job_manager.write_timeline_png(job, JobResult())
+    assert drawn == [(7, 10.0)], "the summary's frames and fps, not the 25 fps fallback"
+    assert (tmp_path / "timeline.png").read_bytes() == b"png"
