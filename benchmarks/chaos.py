@@ -27,7 +27,8 @@ from pathlib import Path
 import redis
 
 from services.cli.stack import PIPELINE, Stack, stack
-from services.common.jobs import JobRecord, JobStore, run_job
+from services.common.job_store import JobRecord, JobStore
+from services.common.jobs import run_job
 from tests.support import clips
 
 VICTIMS = (*PIPELINE, "redis-server")

@@ -28,10 +28,6 @@ from services.common.job_outputs import write_outputs
 from services.common.job_store import FailedSummary, JobRecord, JobStore
 from services.common.schema import End, Skip, Tracks
 
-# JobRecord and JobStore live in job_store; they are named here too for the benchmarks and e2e tests that
-# import them with the runner.
-__all__ = ["JobError", "JobRecord", "JobStore", "cleanup", "collect", "fail", "run_job"]
-
 log = logging.getLogger(__name__)
 
 

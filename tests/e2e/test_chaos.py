@@ -20,7 +20,8 @@ import pytest
 import redis
 
 from services.cli.stack import PIPELINE, Stack, stack
-from services.common.jobs import JobRecord, JobStore, run_job
+from services.common.job_store import JobRecord, JobStore
+from services.common.jobs import run_job
 from tests.support import clips
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
