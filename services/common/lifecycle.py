@@ -1,7 +1,7 @@
 """The one service lifecycle: a loop written once, with hooks each service fills in (arq's worker model).
 
 Every service (ingest, detector, classifier, tracker, and the ui's health beat) runs
-:func:`run_service` with an object that has these hooks (subclass :class:`Service` for no-op defaults):
+:func:`run_service` with a :class:`Service` subclass that overrides the hooks it needs (``step`` at least):
 
 ``setup()``
     Once, before the first step. Redis may still be away: it is retried with the loop's backoff.
@@ -29,7 +29,6 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Protocol
 
 import redis
 
@@ -60,18 +59,6 @@ class Backoff:
         self._next_s = self.first_s
 
 
-class Hooks(Protocol):
-    def setup(self) -> None: ...
-
-    def step(self) -> bool: ...
-
-    def on_redis_lost(self) -> None: ...
-
-    def stats(self) -> dict[str, int | float | str]: ...
-
-    def teardown(self) -> None: ...
-
-
 class Service:
     """No-op defaults for the hooks: a service overrides what it needs (``step`` at least)."""
 
@@ -97,7 +84,7 @@ def stats_line(stats: dict[str, int | float | str]) -> str:
 
 def run_service(
     name: str,
-    hooks: Hooks,
+    hooks: Service,
     settings: CommonSettings,
     client: redis.Redis,
     stop: threading.Event,
