@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.wait import free_port
+from tests.support.wait import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e]
 
@@ -95,8 +95,15 @@ def test_up_runs_the_stack_and_stops_cleanly(sample_media: Path, tmp_path: Path)
         assert isinstance(health, dict) and health["status"] == "ok"
         running = {name.split(":")[0] for name in health["services"]}
         assert running >= {"ingest", "detector", "classifier", "tracker", "ui"}
-        detectors = [name for name in health["services"] if name.startswith("detector:")]
-        assert len(detectors) == 2, f"--replicas detector=2 runs two detectors: {detectors}"
+
+        # each replica beats once its own MTCNN has loaded: one may serve frames before the other is up
+        def detectors() -> list[str]:
+            found = get_json(f"http://127.0.0.1:{port}/healthz")
+            assert isinstance(found, dict)
+            return [name for name in found["services"] if name.startswith("detector:")]
+
+        wait_for(lambda: len(detectors()) == 2, 120, "two detector replicas beating")
+        assert len(detectors()) == 2, f"--replicas detector=2 runs two detectors: {detectors()}"
 
         children = descendants(proc.pid)
         assert len(children) >= 7, "five services, a second detector and the embedded redis-server"
