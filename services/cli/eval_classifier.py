@@ -26,6 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument(
+        "--backend",
+        default=None,
+        help="torch, torch-bf16, openvino or auto (default: EMOSTREAM_BACKEND, else auto)",
+    )
+    parser.add_argument(
         "--no-temperature",
         action="store_true",
         help="ignore the checkpoint's fitted temperature (to see calibration before it)",
@@ -52,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
-    name = args.model or ClassifierSettings().model
+    settings = ClassifierSettings()
+    name = args.model or settings.model
     try:
         labelled_files(args.data, CANONICAL_LABELS)  # a bad folder fails before the model loads
-        model = load_model(name, device=args.device)
+        model = load_model(name, device=args.device, backend=args.backend or settings.backend)
         if args.no_temperature and hasattr(model, "temperature"):
             model.temperature = 1.0
         result = evaluate(model, args.data, limit=args.limit)

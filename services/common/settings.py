@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,10 @@ RENAMED = {
 
 def default_instance() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+#: How the model services run their nets (services/common/backend.py).
+Backend = Literal["auto", "torch", "torch-bf16", "openvino"]
 
 
 class CommonSettings(BaseSettings):

@@ -41,7 +41,8 @@ def swin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def swin(swin_dir: Path) -> HfEmotionModel:
-    model = load_model(str(swin_dir), device="cpu")
+    # fp32 eager: these tests compare against the transformers model run directly (backends: test_backend.py)
+    model = load_model(str(swin_dir), device="cpu", backend="torch")
     assert isinstance(model, HfEmotionModel)
     return model
 
