@@ -2,8 +2,11 @@
 
 Usage: python -m benchmarks.detector [--media DIR] [--frames N] [--repeats N] [--threads N]
 
-Prints ms per frame on single_face.mp4 for each (batch, max_side_px, min_face_size) setting, then the number
-of faces found on multi_face.jpg (5 faces) and t1.jpg (6 faces) for each resolution setting.
+First the backends (torch against openvino, default settings, batch 8) on the first 48 frames of each of
+the four sample videos: ms per frame, faces found, and how well the openvino boxes match torch's (for each
+torch box, the best IOU among the openvino boxes of the same frame: mean and minimum). Then ms per frame
+on single_face.mp4 for each (batch, max_side_px, min_face_size) setting, then the number of faces found on
+multi_face.jpg (5 faces) and t1.jpg (6 faces) for each resolution setting.
 """
 
 from __future__ import annotations
@@ -55,6 +58,39 @@ def ms_per_frame(
     return 1000 * min(walls) / n, 1000 * min(cpus) / n, faces / n
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def compare_backends(media: Path, repeats: int) -> None:
+    names = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov")
+    frames = [f for name in names for f in read_frames(media / name, 48)]
+    found = {}
+    for backend in ("torch", "openvino"):
+        det = MtcnnDetector(device="cpu", backend=backend)
+        wall, cpu, faces = ms_per_frame(det, frames, 8, repeats)
+        found[backend] = [
+            d.boxes_xyxy for i in range(0, len(frames), 8) for d in det.detect(frames[i : i + 8])
+        ]
+        print(
+            f"backend {backend:<8} wall {wall:.1f} ms/frame, cpu {cpu:.1f} ms/frame, {faces:.2f} faces/frame"
+        )
+    ious = [
+        max((iou(t, o) for o in ov_boxes), default=0.0)
+        for torch_boxes, ov_boxes in zip(found["torch"], found["openvino"], strict=True)
+        for t in torch_boxes
+    ]
+    print(
+        f"openvino boxes against torch's: {len(ious)} faces, "
+        f"IOU mean {np.mean(ious):.3f} min {min(ious):.3f}, "
+        f"faces {sum(map(len, found['openvino']))} against {len(ious)}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -66,6 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    compare_backends(args.media, args.repeats)
     frames = read_frames(args.media / "single_face.mp4", args.frames)
     print(
         f"torch={torch.__version__} threads={torch.get_num_threads()} frames={len(frames)} "
@@ -73,13 +110,13 @@ def main() -> None:
     )
     print(f"{'max_side_px':>11} {'min_face':>8} {'batch':>5} {'wall ms/f':>9} {'cpu ms/f':>9} {'faces/f':>7}")
     for max_side, min_face, batch in itertools.product((640, 320), (20, 40), (1, 8)):
-        det = MtcnnDetector(min_face_size=min_face, max_side_px=max_side, device="cpu")
+        det = MtcnnDetector(min_face_size=min_face, max_side_px=max_side, device="cpu", backend="torch")
         wall, cpu, faces = ms_per_frame(det, frames, batch, args.repeats)
         print(f"{max_side:>11} {min_face:>8} {batch:>5} {wall:>9.1f} {cpu:>9.1f} {faces:>7.2f}", flush=True)
     print(f"{'max_side_px':>11} {'min_face':>8} " + " ".join(f"{n:>14}" for n in GROUND_TRUTH))
     sides: tuple[int | None, ...] = (None, 1280, 640, 320)
     for side, min_face in itertools.product(sides, (20, 40)):
-        det = MtcnnDetector(min_face_size=min_face, max_side_px=side, device="cpu")
+        det = MtcnnDetector(min_face_size=min_face, max_side_px=side, device="cpu", backend="torch")
         cells = []
         for name, truth in GROUND_TRUTH.items():
             path = args.media / name

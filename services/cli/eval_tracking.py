@@ -110,8 +110,9 @@ def emotions_of_video(video: Path, cache: Path | None = None, batch: int = 8) ->
         thresholds=det_settings.thresholds,
         max_side_px=det_settings.max_side_px,
         device=det_settings.device or None,
+        backend=det_settings.backend,
     )
-    model = load_model(cls_settings.model, device=cls_settings.device or None)
+    model = load_model(cls_settings.model, device=cls_settings.device or None, backend=cls_settings.backend)
     h, w = frames[0].shape[:2]
     out: list[Any] = []
     t0 = int(time.time() * 1000)

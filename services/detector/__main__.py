@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             thresholds=settings.thresholds,
             max_side_px=settings.max_side_px,
             device=settings.device or None,
+            backend=settings.backend,
         )
         client = redis_client(settings)
         kind, group = keys.GROUPS["detector"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from services.common.settings import CommonSettings
+from services.common.settings import Backend, CommonSettings
 
 
 class DetectorSettings(CommonSettings):
@@ -18,3 +18,7 @@ class DetectorSettings(CommonSettings):
         False, description="rotate each face crop so the eyes are level (benchmarks/classifier_crops.py)"
     )
     device: str = Field("", description="torch device; empty: cuda when available, else cpu")
+    backend: Backend = Field(
+        "auto",
+        description="MTCNN on 'openvino' (f32, CPU) or 'torch'; 'auto': openvino on CPU when installed",
+    )
