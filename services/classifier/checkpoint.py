@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from services.classifier.loader import NATIVE_CONFIG
 from services.classifier.model import INPUT_SIZE, EmoVGG, MiniXception, TorchEmotionModel
 from services.classifier.recipe import ARCHITECTURES
 from services.common.labels import CANONICAL_LABELS
 
-NATIVE_CONFIG = "emostream.json"
 NATIVE_WEIGHTS = "model.safetensors"
 
 

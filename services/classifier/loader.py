@@ -22,6 +22,20 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "emo-vgg+mini-xception"
 BUNDLED = ("emo-vgg", "emo-vgg+mini-xception", "mini-xception", "mini-xception-fer")
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: The file that makes a directory a native checkpoint (written by ``emostream train classifier``).
+NATIVE_CONFIG = "emostream.json"
+
+
+def is_hugging_face(name: str) -> bool:
+    """True when ``name`` means a Hugging Face checkpoint (a directory with ``config.json`` and no native
+    config, or a hub id): a full-size image model such as Swin-T, far heavier per face than the bundled
+    ones. Imports nothing heavy."""
+    if "+" in name or name in BUNDLED:
+        return False
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return (path / "config.json").is_file() and not (path / NATIVE_CONFIG).is_file()
+    return name.count("/") == 1 and not name.startswith((".", "/", "~"))
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, backend: str = "auto") -> EmotionModel:
@@ -49,7 +63,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, backend: st
 
     path = Path(name).expanduser()
     if path.is_dir():
-        from services.classifier.checkpoint import NATIVE_CONFIG, load_native
+        from services.classifier.checkpoint import load_native
 
         if (path / NATIVE_CONFIG).is_file():
             return load_native(path, device=device, backend=backend)

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from services.classifier.checkpoint import NATIVE_CONFIG, NATIVE_WEIGHTS, load_native, save_native
+from services.classifier.checkpoint import NATIVE_WEIGHTS, load_native, save_native
 from services.classifier.evaluate import expected_calibration_error, labelled_files, read_image
+from services.classifier.loader import NATIVE_CONFIG
 from services.classifier.model import (
     INPUT_SIZE,
     EmoVGG,

@@ -1,4 +1,4 @@
-"""The ``emostream`` command: up, analyze, run, samples."""
+"""The ``emostream`` command: up, analyze, bench, run, eval, train, samples."""
 
 from __future__ import annotations
 
@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--model", default=None, help=MODEL_HELP + " (used when analyze starts the services)")
 
+    from services.cli import bench
+
+    bench.add_arguments(
+        sub.add_parser("bench", help="the original single loop against the pipeline: fps, stages, latency")
+    )
+
     p = sub.add_parser("run", help="run one service in the foreground")
     p.add_argument("service", choices=SERVICES)
     p.add_argument("--check", action="store_true", help="exit 0 if the service is healthy")
@@ -111,6 +117,10 @@ def _main(argv: list[str] | None) -> int:
         from services.cli.analyze import analyze
 
         return analyze(list(args.video), args.out, progress=not args.no_progress, model=args.model)
+    if args.command == "bench":
+        from services.cli.bench import run
+
+        return run(args)
     if args.command in SUBCOMMANDS:
         return int(importlib.import_module(SUBCOMMANDS[args.command][args.noun]).run(args))
     if args.command == "samples":

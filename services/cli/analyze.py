@@ -24,7 +24,7 @@ from pathlib import Path
 import msgspec
 import redis
 
-from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
+from services.cli.stack import PIPELINE, Interrupted, file_job_replicas, interruptible, model_env, stack
 from services.common.job_store import JobRecord, JobStore, JobSummary
 from services.common.jobs import JobError, cleanup, fail, run_job
 from services.common.sources import VIDEO_SUFFIXES
@@ -62,6 +62,15 @@ def out_dirs(videos: list[Path], out: Path) -> list[Path]:
     return dirs
 
 
+def new_jobs(videos: list[Path], out: Path) -> list[JobRecord]:
+    """A job record per video, its output directory (:func:`out_dirs`) created."""
+    jobs = []
+    for path, job_out in zip(videos, out_dirs(videos, out), strict=True):
+        job_out.mkdir(parents=True, exist_ok=True)
+        jobs.append(JobRecord(uuid.uuid4().hex[:12], path.name, str(path.resolve()), str(job_out.resolve())))
+    return jobs
+
+
 def analyze(
     video: Path | list[Path],
     out: Path,
@@ -75,48 +84,16 @@ def analyze(
     except ValueError as exc:
         print(f"emostream analyze: {exc}")
         return 2
-    jobs = []
-    for path, job_out in zip(videos, out_dirs(videos, out), strict=True):
-        job_out.mkdir(parents=True, exist_ok=True)
-        jobs.append(JobRecord(uuid.uuid4().hex[:12], path.name, str(path.resolve()), str(job_out.resolve())))
-    owner = f"{socket.gethostname()}-analyze-{os.getpid()}"
-    errors: dict[str, str] = {}
+    jobs = new_jobs(videos, out)
     try:
-        with interruptible(), stack(PIPELINE, env=model_env(model), only_missing=True) as running:
+        with (
+            interruptible(),
+            stack(
+                PIPELINE, env=model_env(model), only_missing=True, replicas=file_job_replicas(model)
+            ) as running,
+        ):
             running.wait_healthy()
-            store = JobStore(redis.Redis.from_url(running.redis_url))
-            for job in jobs:
-                store.save(job)
-            stop = threading.Event()
-
-            def run_one(job: JobRecord, position: int) -> None:
-                try:
-                    with _bar(progress, job.filename if len(jobs) > 1 else "analyze", position) as update:
-                        run_job(store, job, owner, stall_timeout_s, stop=stop, on_progress=update)
-                except JobError as exc:
-                    errors[job.id] = str(exc)
-                except Exception as exc:  # noqa: BLE001 -- one job's failure is reported, the others go on
-                    errors[job.id] = f"internal error: {exc}"
-
-            threads = [
-                threading.Thread(target=run_one, args=(job, i), name=f"job-{job.id}", daemon=True)
-                for i, job in enumerate(jobs)
-            ]
-            try:
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    while thread.is_alive():
-                        thread.join(0.2)  # short joins: SIGINT/SIGTERM raise Interrupted here
-            except BaseException:
-                stop.set()
-                for thread in threads:
-                    thread.join(10)
-                for job in jobs:
-                    if job.status != "done":
-                        fail(store, job, "interrupted")
-                        cleanup(store.redis, job.camera_id)
-                raise
+            errors = run_jobs(running.redis_url, jobs, progress, stall_timeout_s)
     except Interrupted as exc:
         print(f"emostream analyze: interrupted by {exc}; stopped every service, no outputs written")
         return 128 + exc.signum
@@ -135,6 +112,50 @@ def analyze(
             f"({summary.processing_fps} fps), {len(summary.tracks)} tracks -> {job.out}"
         )
     return 1 if failed else 0
+
+
+def run_jobs(
+    redis_url: str, jobs: list[JobRecord], progress: bool = True, stall_timeout_s: float = 300.0
+) -> dict[str, str]:
+    """Run ``jobs`` concurrently on the stack at ``redis_url`` (one thread each); returns the error of each
+    job that failed, by job id. When interrupted, every unfinished job is failed and its keys removed
+    before the exception goes on."""
+    owner = f"{socket.gethostname()}-analyze-{os.getpid()}"
+    errors: dict[str, str] = {}
+    store = JobStore(redis.Redis.from_url(redis_url))
+    for job in jobs:
+        store.save(job)
+    stop = threading.Event()
+
+    def run_one(job: JobRecord, position: int) -> None:
+        try:
+            with _bar(progress, job.filename if len(jobs) > 1 else "analyze", position) as update:
+                run_job(store, job, owner, stall_timeout_s, stop=stop, on_progress=update)
+        except JobError as exc:
+            errors[job.id] = str(exc)
+        except Exception as exc:  # noqa: BLE001 -- one job's failure is reported, the others go on
+            errors[job.id] = f"internal error: {exc}"
+
+    threads = [
+        threading.Thread(target=run_one, args=(job, i), name=f"job-{job.id}", daemon=True)
+        for i, job in enumerate(jobs)
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # short joins: SIGINT/SIGTERM raise Interrupted here
+    except BaseException:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+        for job in jobs:
+            if job.status != "done":
+                fail(store, job, "interrupted")
+                cleanup(store.redis, job.camera_id)
+        raise
+    return errors
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -54,6 +55,27 @@ def parse_replicas(text: str) -> dict[str, int]:
             raise ValueError(f"replicas of {name} must be 1 to 16, got {n}")
         replicas[name] = n
     return replicas
+
+
+def file_job_replicas(model: str | None, cores: int | None = None, gpu: bool | None = None) -> dict[str, int]:
+    """The processes lossless file jobs get on a CPU machine: one per model stage, and a second one for
+    the stage that limits throughput. That is the classifier for a Hugging Face model (Swin-T: about 80 ms
+    per face against 45 ms per frame for MTCNN), else the detector. One thread each (``cpu_threads``):
+    on 2 cores, ``emostream bench --mode file`` measured two threads per process slower, and the second
+    process of the limiting stage +40% fps with the default model, +29% with Swin-T (docs/performance.md).
+
+    Nothing extra with one core, or with a GPU (``EMOSTREAM_DEVICE`` other than cpu, or an NVIDIA device
+    node present and no device set)."""
+    from services.classifier.loader import DEFAULT_MODEL, is_hugging_face
+
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    if gpu is None:
+        device = os.environ.get("EMOSTREAM_DEVICE", "")
+        gpu = device.startswith("cuda") or (not device and Path("/dev/nvidiactl").exists())
+    if cores < 2 or gpu:
+        return {}
+    name = model or os.environ.get("EMOSTREAM_MODEL") or DEFAULT_MODEL
+    return {"classifier" if is_hugging_face(name) else "detector": 2}
 
 
 class Interrupted(Exception):  # noqa: N818 -- it is what the user did, not an error of ours

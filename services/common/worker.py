@@ -143,7 +143,12 @@ class Worker(Service):
                 log.warning("malformed entry stream=%s id=%s reason=%r", entry.stream, entry.entry_id, reason)
             self.commit(Batch(dead=bad))
         if good:
-            self.commit(self.handler.handle(good, now_ms()))
+            started = time.perf_counter()
+            batch = self.handler.handle(good, now_ms())
+            # time in the stage's own work (models included), not in Redis round trips: `emostream bench`
+            # reads it from the health key to say where the time goes
+            self.counts["busy_ms"] += round((time.perf_counter() - started) * 1000)
+            self.commit(batch)
 
     def account(self, batch: Batch) -> None:
         """Counters and latency metrics of a committed batch."""
@@ -249,6 +254,7 @@ def map_stage(
     if todo:
         messages = [msg for _, _, msg in todo]
         metrics.BATCH_SIZE.labels(service).observe(len(messages))
+        stats["passes"] += 1
         try:
             results = process(messages)
         except Exception as exc:  # noqa: BLE001 -- one bad batch must not kill the worker

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from services.cli import main
@@ -48,3 +50,33 @@ def test_each_replica_gets_its_own_stable_consumer_name() -> None:
     assert len(set(names)) == 3
     assert [c.replica for c in sup.children] == [0, 1, 0]
     assert "-detector-0-" in names[0] and "-detector-1-" in names[1]
+
+
+def test_file_jobs_give_the_limiting_stage_a_second_process(tmp_path: Path) -> None:
+    from services.cli.stack import file_job_replicas
+
+    hf = tmp_path / "swin"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    native = tmp_path / "native"
+    native.mkdir()
+    (native / "config.json").write_text("{}")
+    (native / "emostream.json").write_text("{}")
+    # a Hugging Face model (Swin-T) limits throughput in the classifier; the bundled models in MTCNN
+    assert file_job_replicas(str(hf), cores=2, gpu=False) == {"classifier": 2}
+    assert file_job_replicas("owner/swin-fer", cores=2, gpu=False) == {"classifier": 2}
+    assert file_job_replicas(None, cores=2, gpu=False) == {"detector": 2}
+    assert file_job_replicas("emo-vgg", cores=8, gpu=False) == {"detector": 2}
+    assert file_job_replicas(str(native), cores=2, gpu=False) == {"detector": 2}
+    # one core, or a GPU: one process per stage
+    assert file_job_replicas(str(hf), cores=1, gpu=False) == {}
+    assert file_job_replicas(str(hf), cores=16, gpu=True) == {}
+
+
+def test_the_device_setting_decides_whether_there_is_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.cli.stack import file_job_replicas
+
+    monkeypatch.setenv("EMOSTREAM_DEVICE", "cuda:0")
+    assert file_job_replicas(None, cores=4) == {}
+    monkeypatch.setenv("EMOSTREAM_DEVICE", "cpu")
+    assert file_job_replicas(None, cores=4) == {"detector": 2}
