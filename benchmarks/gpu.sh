@@ -4,8 +4,9 @@
 #   bash benchmarks/gpu.sh            # on a GPU machine: CUDA tests, then bench on cuda
 #   bash benchmarks/gpu.sh --device cpu   # the dry run: the same steps, short, on the CPU
 #
-# Steps: (1) the detector and classifier unit tests with EMOSTREAM_DEVICE set (the CUDA paths: MTCNN on
-# cuda, the Hugging Face classifier in fp16); (2) `emostream bench --mode file` with Swin-T and with the
+# Steps: (1) `python -m benchmarks.device_check`: MTCNN and the classifiers on the device against fp32
+# torch on the CPU (the CUDA paths: MTCNN on cuda, the Hugging Face classifier in fp16), exit 1 on a
+# mismatch; (2) `emostream bench --mode file` with Swin-T and with the
 # default model on the four sample videos; (3) `emostream bench --mode live` with both models at 1, 4 and
 # 16 cameras at 25 fps. Every bench prints one JSON line into $OUT (default ./gpu-results), and a
 # summary table is printed at the end. Expects `make install` to have been run (a .venv).
@@ -16,13 +17,12 @@ PY=${PY:-.venv/bin/python}
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
 if [[ "$DEVICE" == "cpu" ]]; then
-    SECONDS_LIVE=5 WARMUP=20 CAMERAS="1 2" TESTS="tests/unit/detector/test_model.py"
+    SECONDS_LIVE=5 WARMUP=20 CAMERAS="1"
 else
-    SECONDS_LIVE=20 WARMUP=20 CAMERAS="1 4 16" TESTS="tests/unit/detector tests/unit/classifier"
+    SECONDS_LIVE=20 WARMUP=20 CAMERAS="1 4 16"
 fi
-export EMOSTREAM_DEVICE="$DEVICE"
-echo "== device $DEVICE: unit tests"
-"$PY" -m pytest -q -p no:cacheprovider $TESTS
+echo "== device $DEVICE: models against fp32 on the CPU"
+"$PY" -m benchmarks.device_check --device "$DEVICE"
 bench() { "$PY" -m services.cli bench --device "$DEVICE" --json "$@"; }
 for model in swin-tiny-random emo-vgg+mini-xception; do
     echo "== bench file $model"

@@ -525,9 +525,13 @@ def run(args: argparse.Namespace) -> int:
                 model = load_model(model_name(mono_spec, work), device=args.device, backend="torch")
                 file_runs.append(monolith_files(videos, model, work / "monolith", args.device))
                 del model
-            file_runs.append(
-                pipeline_files(videos, name, args.backend, work / "pipeline", replicas, args.device)
-            )
+            try:
+                file_runs.append(
+                    pipeline_files(videos, name, args.backend, work / "pipeline", replicas, args.device)
+                )
+            except RuntimeError as exc:  # a job failed: its reason, not a traceback
+                print(f"emostream bench: {exc}")
+                return 1
             report["runs"] = [asdict(r) | {"fps": round(r.fps, 2)} for r in file_runs]
             if file_runs[0].name == "monolith":
                 report["ratio"] = round(file_runs[-1].fps / file_runs[0].fps, 2)
