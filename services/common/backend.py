@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import cast, get_args
 
 import numpy as np
@@ -87,6 +89,24 @@ def _openvino(net: nn.Module, example: torch.Tensor) -> Forward:
     return forward
 
 
+@contextmanager
+def _no_telemetry() -> Iterator[None]:
+    """No usage telemetry from OpenVINO's model converter (ovc): on import and on each conversion it sends
+    an event to Google Analytics from a forked process, and in a process with threads that fork
+    deadlocked here and hung the service for good.
+    ovc sends nothing when ``CI=true`` (its own opt-out for unattended runs), so the conversion sees
+    that; the variable is put back as it was afterwards."""
+    before = os.environ.get("CI")
+    os.environ["CI"] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("CI", None)
+        else:
+            os.environ["CI"] = before
+
+
 def openvino_compile(
     net: nn.Module, example: torch.Tensor, dynamic_spatial: bool = False, precision: str | None = None
 ) -> Callable[[torch.Tensor], list[np.ndarray]]:
@@ -97,7 +117,9 @@ def openvino_compile(
     convolutional nets); otherwise they stay the example's: nets with "same" padding computed in Python
     (mini-Xception) trace their spatial sizes as constants. ``precision``: ``bf16`` or ``f32`` (None:
     bf16 where the CPU has it). Inference threads: ``torch.get_num_threads()``."""
-    import openvino as ov
+    with _no_telemetry():  # importing ovc sends an event too
+        import openvino as ov
+        from openvino.tools import ovc  # noqa: F401 -- imported here, inside the opt-out
 
     core = ov.Core()
     if precision is None:
@@ -106,7 +128,7 @@ def openvino_compile(
     dims = [-1, *example.shape[1:]]
     if dynamic_spatial:
         dims[2:] = [-1] * (len(dims) - 2)
-    with torch.inference_mode(), warnings.catch_warnings():
+    with torch.inference_mode(), warnings.catch_warnings(), _no_telemetry():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
         warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.trace is deprecated": openvino's own use
         converted = ov.convert_model(net.eval(), example_input=example, input=[ov.PartialShape(dims)])

@@ -72,3 +72,27 @@ def test_openvino_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ValueError, match=r"pip install openvino"):
         resolve("openvino", torch.device("cpu"))
     assert resolve("auto", torch.device("cpu")) == "torch"
+
+
+@needs_openvino
+def test_openvino_sends_no_telemetry() -> None:
+    """ovc's telemetry forks a process per event (on import and on each conversion); in a process with
+    threads such a fork hung a conversion. A fresh process, so that the import's event counts too."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import multiprocessing, os, time, torch\n"
+        "forked = []\n"
+        "multiprocessing.Process.start = lambda self: forked.append(self)\n"
+        "from services.common.backend import openvino_compile\n"
+        "run = openvino_compile(torch.nn.Conv2d(1, 2, 3), torch.zeros(1, 1, 8, 8))\n"
+        "assert run(torch.zeros(2, 1, 8, 8))[0].shape == (2, 2, 6, 6)\n"
+        "time.sleep(0.5)\n"
+        "print(len(forked), os.environ.get('CI'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["0", "None"]  # nothing forked, and CI put back as it was (unset)
