@@ -5,6 +5,7 @@ track) and ``timeline.json`` (``services.common.timeline``), written from what t
 from __future__ import annotations
 
 import csv
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -59,9 +60,15 @@ class H264Writer:
         self._gen.close()
 
 
-def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float) -> JobSummary:
+def write_outputs(
+    video: Path, out: Path, result: JobResult, processing_s: float, stop: threading.Event | None = None
+) -> JobSummary:
     """Annotate every frame of ``video`` and write the outputs and ``timeline.json``; returns the summary
-    (its ``video`` is the path of ``video``)."""
+    (its ``video`` is the path of ``video``).
+
+    Raises InterruptedError when ``stop`` is set before the outputs are complete; the partial
+    ``annotated.mp4`` and ``tracks.csv`` are removed first, so an interrupted job leaves no output that
+    looks whole."""
     cap = cv2.VideoCapture(str(video))
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
     writer: H264Writer | None = None
@@ -72,7 +79,7 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
     with open(out / "tracks.csv", "w", newline="") as fh:
         rows = csv.writer(fh)
         rows.writerow(CSV_HEAD + [f"p_{label}" for label in CANONICAL_LABELS])
-        while True:
+        while not (stopped := stop is not None and stop.is_set()):
             ok, frame = cap.read()
             if not ok:
                 break
@@ -103,6 +110,10 @@ def write_outputs(video: Path, out: Path, result: JobResult, processing_s: float
     cap.release()
     if writer is not None:
         writer.close()
+    if stopped:
+        for name in ("annotated.mp4", "tracks.csv"):
+            (out / name).unlink(missing_ok=True)
+        raise InterruptedError("stopped while writing the outputs; the partial outputs were removed")
     (out / "timeline.json").write_bytes(encode_tracks(video_timeline(result, fps)))
     return JobSummary(
         video=str(video),

@@ -179,7 +179,7 @@ def run_job(
             if result.end.error:
                 raise JobError(result.end.error)
             store.update(job, status="writing")
-            summary = write_outputs(Path(job.video), out, result, time.monotonic() - t0)
+            summary = write_outputs(Path(job.video), out, result, time.monotonic() - t0, stop)
             summary = msgspec.structs.replace(summary, video=job.filename)
             raw = msgspec.json.encode(summary)
             (out / "summary.json").write_bytes(msgspec.json.format(raw, indent=2))

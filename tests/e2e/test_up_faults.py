@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+import cv2
 import pytest
 
 from tests.e2e.test_chaos import chaos_clip
@@ -63,6 +64,22 @@ def wait_until_gone(parent_pid: int, data_dir: Path, timeout_s: float = 20) -> l
     while (left := stack_processes(parent_pid, data_dir)) and time.monotonic() < deadline:
         time.sleep(0.2)
     return left
+
+
+def looped(video: Path, out: Path, times: int) -> Path:
+    """``video`` played ``times`` times over, as one MP4 at ``out``."""
+    frames = []
+    cap = cv2.VideoCapture(str(video))
+    while (read := cap.read())[0]:
+        frames.append(read[1])
+    cap.release()
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), 25, (w, h))
+    for _ in range(times):
+        for frame in frames:
+            writer.write(frame)
+    writer.release()
+    return out
 
 
 def env_for(tmp_path: Path) -> dict[str, str]:
@@ -238,13 +255,16 @@ def test_analyze_interrupted_says_so_and_leaves_nothing(
 ) -> None:
     redis_dirs = Path(tempfile.gettempdir(), "emostream-redis-")
     before = set(stack_processes(-1, redis_dirs))  # the test session's own Redis, among others
+    # three times the 472-frame sample: the pipeline (2 detectors, OpenVINO) would finish the sample
+    # alone within the 20 s before SIGINT
+    video = looped(sample_media / "WolfgangLanger_Pexels.mp4", tmp_path / "long.mp4", times=3)
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "services.cli",
             "analyze",
-            str(sample_media / "WolfgangLanger_Pexels.mp4"),
+            str(video),
             "--out",
             str(tmp_path / "out"),
             "--no-progress",
