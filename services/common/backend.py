@@ -1,10 +1,10 @@
 """How the model services run their nets: PyTorch eager (fp32, or bf16 autocast) or OpenVINO.
 
 On this project's CPUs (AMD EPYC with AVX-512 bf16) PyTorch's fp32 matmul goes through an MKL without an
-AVX-512 path; OpenVINO with its bf16 inference hint runs a full-size Swin-T 3.4x faster per face at batch 8
-with the same top-1 on FER2013 publictest (``python -m benchmarks.backends``, docs/performance.md). The
-detector runs MTCNN's three nets on OpenVINO in f32 when the backend resolves to ``openvino`` (its score
-thresholds were fitted in fp32), else on PyTorch fp32.
+AVX-512 path; OpenVINO with its bf16 inference hint runs a full-size Swin-T 2.6x faster per face at batch 8
+with the same argmax on 99.4% of FER2013 publictest (``python -m benchmarks.backends``,
+docs/performance.md). The detector runs MTCNN's three nets on OpenVINO in f32 when the backend resolves
+to ``openvino`` (its score thresholds were fitted in fp32), else on PyTorch fp32.
 
 Only the model services import this module (it imports torch).
 
