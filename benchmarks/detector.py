@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from services.detector.model import MtcnnDetector
+from services.tracker.association import iou_matrix
 
 GROUND_TRUTH = {"multi_face.jpg": 5, "t1.jpg": 6}
 
@@ -58,14 +59,6 @@ def ms_per_frame(
     return 1000 * min(walls) / n, 1000 * min(cpus) / n, faces / n
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def compare_backends(media: Path, repeats: int) -> None:
     names = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov")
     frames = [f for name in names for f in read_frames(media / name, 48)]
@@ -80,9 +73,9 @@ def compare_backends(media: Path, repeats: int) -> None:
             f"backend {backend:<8} wall {wall:.1f} ms/frame, cpu {cpu:.1f} ms/frame, {faces:.2f} faces/frame"
         )
     ious = [
-        max((iou(t, o) for o in ov_boxes), default=0.0)
+        float(row.max()) if row.size else 0.0
         for torch_boxes, ov_boxes in zip(found["torch"], found["openvino"], strict=True)
-        for t in torch_boxes
+        for row in iou_matrix(torch_boxes, ov_boxes)
     ]
     print(
         f"openvino boxes against torch's: {len(ious)} faces, "

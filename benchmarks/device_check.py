@@ -20,11 +20,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.detector import iou
 from services.classifier.loader import DEFAULT_MODEL, load_model
 from services.cli.bench import model_name
 from services.detector.model import MtcnnDetector
 from services.detector.stage import crop_with_margin
+from services.tracker.association import iou_matrix
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     worst = 1.0
     for ref, got in zip(reference, found, strict=True):
         ok &= len(ref) == len(got)
-        for box in ref.boxes_xyxy:
-            worst = min(worst, max((iou(box, other) for other in got.boxes_xyxy), default=0.0))
+        for row in iou_matrix(ref.boxes_xyxy, got.boxes_xyxy):
+            worst = min(worst, float(row.max()) if row.size else 0.0)
     faces_ref, faces_got = sum(map(len, reference)), sum(map(len, found))
     print(f"detector on {args.device}: {faces_got} faces (cpu fp32: {faces_ref}), worst IOU {worst:.3f}")
     ok &= worst > 0.8

@@ -134,16 +134,9 @@ def test_openvino_backend_finds_the_same_faces_as_torch(sample_media: Path) -> N
     for ref, got in zip(reference, fast, strict=True):
         assert len(got) == len(ref)
         for box in ref.boxes_xyxy:
-            assert max(box_iou(box, other) for other in got.boxes_xyxy) > 0.8
+            assert max(iou(box, other) for other in got.boxes_xyxy) > 0.8
         np.testing.assert_allclose(np.sort(got.scores), np.sort(ref.scores), atol=0.02)
     # torch's own resize is back once detection is done: another detector in the process is untouched
     import facenet_pytorch.models.utils.detect_face as detect_face_module
 
     assert detect_face_module.imresample.__module__ == "facenet_pytorch.models.utils.detect_face"
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return float(w * h / union)
