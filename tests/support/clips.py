@@ -32,6 +32,9 @@ FACES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "dan": ("single_face.jpg", (191, 145, 373, 402)),
     "eve": ("0-f15-hao-ph.jpg", (109, 104, 383, 483)),
     "fay": ("0-f1-su-ph.jpg", (119, 99, 395, 473)),
+    "gus": ("t1.jpg", (464, 261, 570, 405)),
+    "hal": ("t1.jpg", (54, 262, 165, 397)),
+    "ivy": ("t1.jpg", (908, 61, 1013, 201)),
 }
 
 Path2D = Callable[[int], tuple[float, float]]  # frame -> face-box centre (x, y) in clip pixels
@@ -48,6 +51,10 @@ class Actor:
     z: int = 0
     start: int = 0
     stop: int = 10**9
+    scale: Callable[[int], float] | None = None  # frame -> multiple of height_px (a face approaching)
+
+    def height_at(self, f: int) -> int:
+        return max(8, round(self.height_px * (self.scale(f) if self.scale else 1.0)))
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,15 @@ def linear(x0: float, y0: float, x1: float, y1: float, frames: int) -> Path2D:
     """From (x0, y0) at frame 0 to (x1, y1) at frame ``frames - 1``, at constant speed."""
     span = max(frames - 1, 1)
     return lambda f: (x0 + (x1 - x0) * f / span, y0 + (y1 - y0) * f / span)
+
+
+def waypoints(*points: tuple[int, float, float]) -> Path2D:
+    """Piecewise linear through ``(frame, x, y)`` points (frames increasing), held before the first and
+    after the last."""
+    fs = [p[0] for p in points]
+    xs = [p[1] for p in points]
+    ys = [p[2] for p in points]
+    return lambda f: (float(np.interp(f, fs, xs)), float(np.interp(f, fs, ys)))
 
 
 def still(x: float, y: float) -> Path2D:
@@ -120,7 +136,7 @@ def background(seed: int) -> np.ndarray:
 
 def render(spec: ClipSpec, media: Path) -> Rendered:
     """Draw every frame and compute the ground truth of ``spec``."""
-    sprites = {a.gt_id: load_sprite(media, a.face, a.height_px) for a in spec.actors}
+    sprites: dict[tuple[str, int], Sprite] = {}
     bg = background(spec.seed)
     rng = np.random.default_rng(spec.seed + 1)
     w, h = FRAME_WH
@@ -133,7 +149,10 @@ def render(spec: ClipSpec, media: Path) -> Rendered:
         for actor in order:
             if not actor.start <= f < actor.stop:
                 continue
-            sp = sprites[actor.gt_id]
+            size = actor.height_at(f)
+            sp = sprites.get((actor.face, size))
+            if sp is None:
+                sp = sprites[(actor.face, size)] = load_sprite(media, actor.face, size)
             cx, cy = actor.path(f)
             fx1, fy1, fx2, fy2 = sp.face_xyxy
             ox, oy = round(cx - (fx1 + fx2) / 2), round(cy - (fy1 + fy2) / 2)
@@ -253,12 +272,125 @@ def _moving_face(frames: int = 100) -> ClipSpec:
     return ClipSpec("moving", frames, (Actor(1, "dan", sine(320, 180, 200, 50), height_px=110),), seed=4)
 
 
-#: clips with identity events (crossings, occlusion, entering and leaving)
+def _hidden(hide: int, speed: float) -> Callable[[], ClipSpec]:
+    """ben walks right at ``speed`` px/frame; anna overtakes him in front (10 px/frame faster), walks just
+    in front of him so that he is hidden for ``hide`` frames (as the ground truth counts them, within a
+    frame or two: ``hidden_runs``), then walks on ahead, 10 px/frame faster again."""
+
+    def make() -> ClipSpec:
+        rel = 10.0
+        cover = max(0, hide - 11)  # partly hidden frames on the way in and out count too (measured)
+        x0, lead = 140.0, 180.0
+        catch = int(lead / rel) + 5
+        leave = catch + cover
+        frames = leave + 40
+        b = linear(x0, 176, x0 + speed * (frames - 1), 176, frames)
+
+        def anna(f: int) -> tuple[float, float]:
+            bx = b(f)[0]
+            if f < catch:
+                return (bx - rel * (catch - f), 172.0)
+            return (bx + rel * max(0, f - leave), 172.0)
+
+        return ClipSpec(
+            f"hidden{hide}_{'fast' if speed > 4 else 'slow'}",
+            frames,
+            (Actor(1, "anna", anna, height_px=100, z=1), Actor(2, "ben", b, height_px=90, z=0)),
+            seed=10 + hide,
+        )
+
+    return make
+
+
+def _reentry(away_s: float) -> Callable[[], ClipSpec]:
+    """cleo walks out of the right edge and is away for ``away_s`` seconds; meanwhile a stranger (gus)
+    walks in through the same edge, and fay stands at the left. cleo then comes back through the edge."""
+
+    def make() -> ClipSpec:
+        away = round(away_s * FPS)
+        out_at = 50  # cleo's face has left the frame
+        back_at = out_at + away
+        frames = back_at + 60
+        cleo = waypoints((0, 420, 180), (out_at, 720, 180), (back_at, 720, 190), (frames, 470, 190))
+        stranger = waypoints((out_at + 8, 720, 170), (out_at + 58, 330, 175))
+        return ClipSpec(
+            f"reentry_{away_s:g}s",
+            frames,
+            (
+                Actor(1, "cleo", cleo, z=1),
+                Actor(2, "gus", stranger, z=2, start=out_at + 8),
+                Actor(3, "fay", still(90, 120), height_px=80),
+            ),
+            seed=20 + round(away_s),
+        )
+
+    return make
+
+
+def _six_faces(frames: int = 150) -> ClipSpec:
+    """Six faces at once, in two rows, two pairs crossing in each row and one walking down across them."""
+    return ClipSpec(
+        "six_faces",
+        frames,
+        (
+            Actor(1, "anna", linear(60, 90, 560, 95, frames), height_px=70, z=1),
+            Actor(2, "ben", linear(560, 95, 60, 90, frames), height_px=70, z=0),
+            Actor(3, "cleo", linear(80, 265, 540, 260, frames), height_px=70, z=0),
+            Actor(4, "gus", linear(540, 260, 80, 265, frames), height_px=70, z=1),
+            Actor(5, "hal", still(590, 270), height_px=65, z=0),
+            Actor(6, "ivy", linear(320, 60, 300, 300, frames), height_px=70, z=2),
+        ),
+        seed=30,
+    )
+
+
+def _approach(frames: int = 120) -> ClipSpec:
+    """A face approaches the camera (60 -> 200 px high) while another walks across behind it."""
+    return ClipSpec(
+        "approach",
+        frames,
+        (
+            Actor(
+                1,
+                "eve",
+                linear(300, 170, 340, 190, frames),
+                height_px=60,
+                z=1,
+                scale=lambda f: 1.0 + 2.33 * f / (frames - 1),
+            ),
+            Actor(2, "hal", linear(620, 120, 40, 120, frames), height_px=70, z=0),
+        ),
+        seed=31,
+    )
+
+
+def _fast(frames: int = 60) -> ClipSpec:
+    """Fast motion: two faces cross at 16 px/frame (400 px/s) and a third drops at 8 px/frame."""
+    return ClipSpec(
+        "fast",
+        frames,
+        (
+            Actor(1, "dan", linear(20, 180, 20 + 16 * (frames - 1), 180, frames), height_px=85, z=1),
+            Actor(2, "fay", linear(620, 170, 620 - 16 * (frames - 1), 175, frames), height_px=85, z=0),
+            Actor(3, "ivy", linear(480, -40, 480, -40 + 8 * (frames - 1), frames), height_px=75, z=2),
+        ),
+        seed=32,
+    )
+
+
+#: clips with identity events (crossings, occlusions, exits and re-entries, crowds, scale, speed)
 TRACKING_CLIPS: dict[str, Callable[[], ClipSpec]] = {
     "crossing": _crossing,
     "occlusion": _occlusion,
     "enter_leave": _enter_leave,
+    **{f"hidden{c}_{n}": _hidden(c, v) for c in (10, 20, 30) for n, v in (("slow", 3.0), ("fast", 6.0))},
+    **{f"reentry_{s}s": _reentry(s) for s in (1, 3, 5)},
+    "six_faces": _six_faces,
+    "approach": _approach,
+    "fast": _fast,
 }
+#: the frame step of the "live" variant of every clip: 25 -> 5 fps, the frames live mode sees after drops
+LIVE_STEP = 5
 #: one face, still or moving, for jitter versus lag of the box smoothers
 SMOOTHING_CLIPS: dict[str, Callable[[], ClipSpec]] = {"still": _still_face, "moving": _moving_face}
 
@@ -271,3 +403,9 @@ def read_gt(path: Path) -> dict[int, list[tuple[int, tuple[float, float, float, 
             box = (float(row["x1"]), float(row["y1"]), float(row["x2"]), float(row["y2"]))
             out.setdefault(int(row["frame"]), []).append((int(row["gt_id"]), box))
     return out
+
+
+def hidden_runs(gt: dict[int, list[tuple[int, tuple[float, float, float, float]]]], gt_id: int) -> list[int]:
+    """Lengths of the runs of frames in which ``gt_id`` is absent between two frames where it is present."""
+    present = sorted(f for f, rows in gt.items() if any(g == gt_id for g, _ in rows))
+    return [b - a - 1 for a, b in zip(present, present[1:], strict=False) if b - a > 1]
