@@ -75,6 +75,7 @@ def emotions_of(msg: Faces, probs: np.ndarray, labels: Sequence[str], model_name
                 box_xyxy=face.box_xyxy,
                 score=face.score,
                 probs={label: round(float(p), 5) for label, p in zip(labels, row, strict=True)},
+                appearance=face.appearance,
             )
             for face, row in zip(msg.faces, probs, strict=True)
         ),

@@ -38,6 +38,7 @@ class Face(msgspec.Struct, frozen=True, kw_only=True):
     score: float  # detector confidence, 0..1
     landmarks_xy: tuple[Point, ...] = ()  # left eye, right eye, nose, mouth left, mouth right
     crop_jpeg: bytes = b""  # the face with margin, so the classifier never reads whole frames
+    appearance: bytes = b""  # float16 descriptor for re-identification (services.common.appearance)
 
 
 class Faces(Header, frozen=True, kw_only=True):
@@ -50,6 +51,7 @@ class FaceEmotion(msgspec.Struct, frozen=True, kw_only=True):
     box_xyxy: Box
     score: float
     probs: dict[str, float]  # canonical label -> probability, sums to 1
+    appearance: bytes = b""  # the detector's descriptor, carried for the tracker
 
 
 class Emotions(Header, frozen=True, kw_only=True):

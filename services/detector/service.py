@@ -76,5 +76,6 @@ class DetectorHandler:
                     min_size_px=self.settings.min_size_px,
                     crop_margin=self.settings.crop_margin,
                     align_faces=self.settings.align_faces,
+                    appearance=self.settings.appearance,
                 )
         return out

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.common.appearance import Kind as AppearanceKind
 from services.common.settings import Backend, CommonSettings
 
 
@@ -16,6 +17,9 @@ class DetectorSettings(CommonSettings):
     )
     align_faces: bool = Field(
         False, description="rotate each face crop so the eyes are level (benchmarks/classifier_crops.py)"
+    )
+    appearance: AppearanceKind = Field(
+        "colour_texture", description="descriptor each face carries for re-identification (docs/tracking.md)"
     )
     device: str = Field("", description="torch device; empty: cuda when available, else cpu")
     backend: Backend = Field(

@@ -11,6 +11,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from services.common.appearance import Kind as AppearanceKind
+from services.common.appearance import describe, pack
 from services.common.image import encode_jpeg
 from services.common.schema import Face, Faces, Frame, carried
 
@@ -192,20 +194,26 @@ def faces_of_frame(
     min_size_px: float,
     crop_margin: float,
     align_faces: bool,
+    appearance: AppearanceKind = "none",
 ) -> Faces:
     """The Faces message of one frame: the detections that pass :func:`filter_faces`, in order, each with its
-    box, score, landmarks and JPEG crop (:func:`crop_face`); identity fields are copied from ``msg``.
+    box, score, landmarks, JPEG crop (:func:`crop_face`) and ``appearance`` descriptor (empty for
+    ``"none"``); identity fields are copied from ``msg``.
 
     Raises ValueError as :func:`crop_face` does.
     """
     kept = filter_faces(dets, min_score, min_size_px)
+    boxes = [(float(b[0]), float(b[1]), float(b[2]), float(b[3])) for b in kept.boxes_xyxy]
     faces = tuple(
         Face(
-            box_xyxy=(float(box[0]), float(box[1]), float(box[2]), float(box[3])),
+            box_xyxy=xyxy,
             score=float(score),
             landmarks_xy=tuple((float(x), float(y)) for x, y in marks),
             crop_jpeg=encode_jpeg(crop_face(frame_bgr, box, marks, crop_margin, align_faces)),
+            appearance=pack(describe(appearance, frame_bgr, xyxy)),
         )
-        for box, score, marks in zip(kept.boxes_xyxy, kept.scores, kept.landmarks_xy, strict=True)
+        for xyxy, box, score, marks in zip(
+            boxes, kept.boxes_xyxy, kept.scores, kept.landmarks_xy, strict=True
+        )
     )
     return Faces(**carried(msg), faces=faces)
