@@ -73,23 +73,30 @@ def associate_gated(
     track_boxes: Sequence[BoxXYXY],
     detection_boxes: Sequence[BoxXYXY],
     iou_threshold: float,
-    max_centre_dist: float,
+    max_centre_dist: float | Sequence[float],
     centre_weight: float,
+    forbidden: npt.NDArray[np.bool_] | None = None,
+    extra_cost: npt.NDArray[np.float64] | None = None,
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
     """Optimal matching on the cost ``(1 - IOU) + centre_weight * centre distance`` (see
     :func:`centre_distance_matrix`).
 
     A pair may match when its IOU is at least ``iou_threshold`` or its centres are at most
     ``max_centre_dist`` face heights apart (a fast face whose prediction barely overlaps still matches);
-    other pairs never match. Returns ``(matches, unmatched_tracks, unmatched_detections)`` like
-    :func:`associate`.
+    other pairs never match, nor do those where ``forbidden`` (same shape) is True. ``max_centre_dist``
+    may be one value per track; ``extra_cost`` (same shape) is added to the cost. Returns
+    ``(matches, unmatched_tracks, unmatched_detections)`` like :func:`associate`.
     """
     if not track_boxes or not detection_boxes:
         return [], list(range(len(track_boxes))), list(range(len(detection_boxes)))
     ious = iou_matrix(track_boxes, detection_boxes)
     dist = centre_distance_matrix(track_boxes, detection_boxes)
-    allowed = (ious >= iou_threshold) | (dist <= max_centre_dist)
-    cost = np.where(allowed, (1.0 - ious) + centre_weight * dist, 1e6)
+    gate = np.broadcast_to(np.asarray(max_centre_dist, np.float64).reshape(-1, 1), dist.shape)
+    allowed = (ious >= iou_threshold) | (dist <= gate)
+    if forbidden is not None:
+        allowed &= ~forbidden
+    cost = (1.0 - ious) + centre_weight * dist + (extra_cost if extra_cost is not None else 0.0)
+    cost = np.where(allowed, cost, 1e6)
     rows, cols = linear_sum_assignment(cost)
     matches = sorted((int(r), int(c)) for r, c in zip(rows, cols, strict=True) if allowed[r, c])
     matched_t = {t for t, _ in matches}

@@ -1,8 +1,9 @@
 """The tracker's checkpoint, typed: what ``emo:tracker:state:{cam}`` holds (JSON, msgspec-validated).
 
-The JSON is the same as the plain dicts it replaces (version 2, and version 1 without ``kalman`` and
-``euro``), so checkpoints written before it still load. :func:`decode` refuses a malformed document with
-``ValueError`` (msgspec's ValidationError), and the tracker then starts that camera afresh.
+The JSON is the same as the plain dicts it replaces (version 3; version 2 without ``appearance``,
+``last_ms`` and ``lost``; version 1 also without ``kalman`` and ``euro``), so older checkpoints still load.
+:func:`decode` refuses a malformed document with ``ValueError`` (msgspec's ValidationError), and the
+tracker then starts that camera afresh.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class TrackState(msgspec.Struct, frozen=True):
     raw_label: str
     kalman: KalmanState | None = None  # absent in version 1
     euro: EuroState | None = None  # absent in version 1
+    appearance: list[float] | None = None  # absent before version 3
+    last_ms: int | None = None  # absent before version 3
 
 
 class TrackerState(msgspec.Struct, frozen=True):
@@ -48,6 +51,7 @@ class TrackerState(msgspec.Struct, frozen=True):
     next_id: int
     last_seq: int | None
     tracks: list[TrackState]
+    lost: list[TrackState] = []  # kept for re-identification (version 3)
 
 
 class Checkpoint(msgspec.Struct, frozen=True):

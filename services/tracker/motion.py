@@ -66,15 +66,29 @@ class BoxKalman:
     def box(self) -> BoxXYXY:
         return cxcywh_to_xyxy(self.mean)
 
-    def corrected(self, box: BoxXYXY) -> BoxKalman:
-        """The state after measuring ``box`` (call on the prediction for this frame)."""
+    def corrected(self, box: BoxXYXY, noise_scale: float = 1.0) -> BoxKalman:
+        """The state after measuring ``box`` (call on the prediction for this frame); ``noise_scale``
+        multiplies the measurement's standard deviation (a doubtful box moves the state less)."""
         z = xyxy_to_cxcywh(box)
-        r = np.diag(np.full(4, (_POS_STD * max(z[3], 1.0)) ** 2))
+        r = np.diag(np.full(4, (noise_scale * _POS_STD * max(z[3], 1.0)) ** 2))
         s = _H @ self.cov @ _H.T + r
         gain = np.linalg.solve(s, _H @ self.cov).T
         mean = self.mean + gain @ (z - _H @ self.mean)
         cov = (np.eye(8) - gain @ _H) @ self.cov
         return BoxKalman(mean, (cov + cov.T) / 2)
+
+    def reupdated(self, steps: int, box: BoxXYXY, noise_scale: float = 1.0) -> BoxKalman:
+        """Observation-centric re-update (OC-SORT's ORU): ``self`` is the state at the last observation,
+        ``steps`` frames ago; instead of one long prediction, walk a virtual track from the last observed
+        box to ``box`` in ``steps`` equal steps, correcting at each, so the velocity matches what was
+        observed across the gap rather than what was guessed during it."""
+        last = cxcywh_to_xyxy(self.mean)
+        state = self
+        for k in range(1, steps + 1):
+            w = k / steps
+            virtual = tuple(a + (b - a) * w for a, b in zip(last, box, strict=True))
+            state = state.predicted(1).corrected(virtual, noise_scale)  # type: ignore[arg-type]
+        return state
 
     def to_state(self) -> KalmanState:
         return KalmanState(mean=self.mean.tolist(), cov=self.cov.tolist())

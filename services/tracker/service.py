@@ -185,7 +185,9 @@ class TrackerHandler:
                 changed.add(camera_id)
                 if isinstance(msg, Emotions):
                     views = tracker.update(
-                        seq, [Observation(f.box_xyxy, f.probs, f.score) for f in msg.faces]
+                        seq,
+                        [Observation(f.box_xyxy, f.probs, f.score, f.appearance) for f in msg.faces],
+                        msg.captured_ms,
                     )
                     self._timeline(camera_id).record(seq, msg.captured_ms, views)
                     batch.outputs.append(
@@ -196,7 +198,7 @@ class TrackerHandler:
                     )
                     self.stats["frames"] += 1
                 elif isinstance(msg, Skip):
-                    tracker.skip(seq)
+                    tracker.skip(seq, msg.captured_ms)
                     batch.outputs.append((out, msg))
                     self.stats["gaps"] += 1
                 elif isinstance(msg, End):

@@ -16,9 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.optimize import linear_sum_assignment
 
-from services.tracker.association import BoxXYXY, associate_gated
+from services.common.appearance import Vector, unpack
+from services.tracker.association import BoxXYXY, associate_gated, centre_distance_matrix, iou_matrix
 from services.tracker.checkpoint import TrackerState, TrackState
 from services.tracker.motion import BoxKalman
 from services.tracker.reorder import SeqReorderer
@@ -26,7 +30,7 @@ from services.tracker.smoothing import LabelHysteresis, OneEuroBox, argmax_label
 
 __all__ = ["CameraTracker", "Observation", "SeqReorderer", "TrackView", "TrackerConfig"]
 
-_STATE_VERSION = 2
+_STATE_VERSION = 3
 Motion = Literal["kalman", "none"]
 BoxFilter = Literal["ema", "one_euro"]
 
@@ -66,16 +70,45 @@ class TrackerConfig(BaseModel):
         30, ge=0, description="frames a track survives unseen (predicted by its motion; was `MAX_AGE`)"
     )
     min_hits: int = Field(1, ge=1, description="hits before a tentative track is published")
+    reid_window_s: float = Field(
+        10.0, ge=0, description="a lost track is kept this long for re-identification by appearance (0: off)"
+    )
+    reid_min_similarity: float = Field(
+        0.93, ge=0, le=1, description="appearance similarity a face needs to take a lost track's id"
+    )
+    motion_min_similarity: float = Field(
+        0.8, ge=0, le=1, description="after a missed frame, a motion match also needs this similarity"
+    )
+    reid_margin: float = Field(
+        0.03, ge=0, le=1, description="...and its lead over the next most similar lost track or face"
+    )
+    reid_wait_frames: int = Field(
+        3, ge=1, description="a new face is held back this many frames while it may be a lost person"
+    )
+    reid_max_dist: float = Field(
+        10.0, ge=0, description="motion gate of re-identification: face heights from the last seen box"
+    )
+    appearance_weight: float = Field(
+        1.0, ge=0, description="cost of a match also adds weight * (1 - appearance similarity)"
+    )
+    appearance_alpha: float = Field(
+        0.1, gt=0, le=1, description="EMA weight of a clean new appearance in a track's descriptor"
+    )
+    occlusion_iou: float = Field(
+        0.1, ge=0, le=1, description="a face overlapping another face this much is occluded (doubtful)"
+    )
 
 
 @dataclass(frozen=True)
 class Observation:
     """One detected and classified face in a frame: box in pixels, probabilities in 0..1 keyed by
-    canonical label (the same keys every frame), detector score in 0..1."""
+    canonical label (the same keys every frame), detector score in 0..1, and the detector's appearance
+    descriptor (``services.common.appearance``; empty when there is none)."""
 
     box_xyxy: BoxXYXY
     probs: Mapping[str, float]
     score: float = 1.0
+    appearance: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -97,7 +130,7 @@ class TrackView:
     age_frames: int
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity
 class _Track:
     track_id: int
     box_xyxy: BoxXYXY
@@ -106,16 +139,30 @@ class _Track:
     labels: LabelHysteresis
     first_seq: int
     last_seq: int
-    kalman: BoxKalman
+    kalman: BoxKalman  # the state at the last observation (``last_seq``); predictions are made from it
     euro: OneEuroBox
     hits: int = 1
     confirmed: bool = False
     raw_label: str = ""
+    appearance: Vector | None = None  # EMA of clean descriptors, L2-normalised
+    last_ms: int = 0  # captured time of the last observation
+    lost: bool = False  # unseen for more than max_age_frames, kept for re-identification
+    pending: bool = False  # new while others were lost: held back until it is known not to be one of them
 
     def predicted_box(self, seq: int, motion: Motion) -> BoxXYXY:
         if motion == "none":
             return self.last_box_xyxy
         return self.kalman.predicted(seq - self.last_seq).box()
+
+    def gate(self, seq: int, config: TrackerConfig) -> float:
+        """How far (face heights) a face may be from the prediction and still match: ``max_centre_dist``,
+        or three standard deviations of the predicted centre when the motion is that uncertain (a young
+        track whose speed is unknown, or a long gap)."""
+        if config.motion == "none":
+            return config.max_centre_dist
+        pred = self.kalman.predicted(seq - self.last_seq)
+        std = float(np.sqrt(pred.cov[0, 0] + pred.cov[1, 1]))
+        return max(config.max_centre_dist, 3.0 * std / max(float(pred.mean[3]), 1.0))
 
     def view(self, seq: int) -> TrackView:
         shown = self.labels.shown
@@ -134,9 +181,14 @@ class _Track:
 class CameraTracker:
     """Tracks the faces of one camera across frames numbered by a strictly increasing ``seq``.
 
-    A track unseen for more than ``max_age_frames`` frames (counted by seq, so gaps age it) is dropped.
-    A tentative track (fewer than ``min_hits`` hits) is dropped as soon as an observed frame misses it;
-    a skipped frame only ages it. Track ids start at 1 and are never reused.
+    A track unseen for more than ``max_age_frames`` frames (counted by seq, so gaps age it) becomes
+    *lost*: it is no longer predicted or matched by motion, but for ``reid_window_s`` seconds (of captured
+    time) a new face whose appearance matches it (:meth:`_reidentify`) takes its id back, and its label
+    state and timeline continue. While such candidates exist, a new face is held back (*pending*, not
+    published) for ``reid_wait_frames`` frames: if it turns out to be a lost person (its first, partial
+    view at the frame edge may not have looked like them yet), it takes their id without ever having
+    shown its own. A tentative track (fewer than ``min_hits`` hits) is dropped as soon as an
+    observed frame misses it; a skipped frame only ages it. Track ids start at 1 and are never reused.
     """
 
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:  # noqa: B008 - frozen, shared safely
@@ -144,52 +196,108 @@ class CameraTracker:
         self.next_id = 1
         self.last_seq: int | None = None
         self._tracks: list[_Track] = []
+        self._lost: list[_Track] = []
 
-    def update(self, seq: int, observations: Sequence[Observation]) -> list[TrackView]:
-        """Apply one frame (seq strictly increasing; gaps allowed) and return the confirmed tracks
-        matched in this frame, sorted by track_id.
+    def update(
+        self, seq: int, observations: Sequence[Observation], t_ms: int | None = None
+    ) -> list[TrackView]:
+        """Apply one frame (seq strictly increasing; gaps allowed) captured at ``t_ms`` (epoch ms; None:
+        ``seq`` at 25 fps) and return the confirmed tracks matched in this frame, sorted by track_id.
 
         Raises ``ValueError`` when ``seq`` does not increase or an observation's labels differ from
-        its track's.
+        its track's, or its appearance is not a descriptor.
         """
-        self._advance(seq)
+        now = _time_of(seq, t_ms)
+        self._advance(seq, now)
         cfg = self.config
-        matches = self._match(seq, [_as_box(o.box_xyxy) for o in observations])
-        matched_t = {ti for ti, _ in matches}
+        boxes = [_as_box(o.box_xyxy) for o in observations]
+        looks = [unpack(o.appearance) if o.appearance else None for o in observations]
+        matches = self._match(seq, boxes, looks)
         matched_o = {oi for _, oi in matches}
-        unmatched_t = [i for i in range(len(self._tracks)) if i not in matched_t]
+        pairs = [(self._tracks[ti], oi) for ti, oi in matches]
         unmatched_o = [i for i in range(len(observations)) if i not in matched_o]
+        occluded = _occluded(boxes, cfg.occlusion_iou)
+        pending = [(t, oi) for t, oi in pairs if t.pending]
+        # faces no track claimed, and those of held-back new tracks, may be lost people; a partial face's
+        # pixels are not its own, so occluded faces are not asked
+        probe = [oi for oi in unmatched_o + [oi for _, oi in pending] if oi not in occluded]
+        revived = self._reidentify(seq, [(oi, boxes[oi], looks[oi]) for oi in probe])
+        merged = {id(t) for t, oi in pending if oi in revived}  # never shown, so its id is never seen
+        self._tracks = [t for t in self._tracks if id(t) not in merged]
+        pairs = [(t, oi) for t, oi in pairs if id(t) not in merged] + [(t, oi) for oi, t in revived.items()]
+        unmatched_o = [oi for oi in unmatched_o if oi not in revived]
         seen: list[_Track] = []
-        for ti, oi in matches:
-            track, obs = self._tracks[ti], observations[oi]
-            box = _as_box(obs.box_xyxy)
-            dt = seq - track.last_seq
-            track.kalman = track.kalman.predicted(dt).corrected(box)
-            if cfg.box_filter == "ema":
-                track.box_xyxy = ema_box(track.box_xyxy, box, cfg.box_alpha)
-            else:
-                track.box_xyxy = track.euro.step(
-                    box, dt, cfg.euro_min_cutoff, cfg.euro_beta, cfg.euro_d_cutoff
-                )
-            track.euro.box_xyxy = track.box_xyxy
-            track.last_box_xyxy = box
-            track.probs = ema_probs(track.probs, obs.probs, cfg.prob_alpha)
-            track.labels.step(track.probs, cfg.confirm_frames, cfg.label_margin)
-            track.raw_label = argmax_label(obs.probs)
-            track.hits += 1
-            track.last_seq = seq
-            track.confirmed = track.confirmed or track.hits >= cfg.min_hits
+        for track, oi in pairs:
+            if track.lost:
+                self._lost.remove(track)
+                self._tracks.append(track)
+            self._observe(track, seq, now, observations[oi], boxes[oi], looks[oi], oi in occluded)
             seen.append(track)
-        missed_tentative = {i for i in unmatched_t if not self._tracks[i].confirmed}
-        self._tracks = [t for i, t in enumerate(self._tracks) if i not in missed_tentative]
-        self._prune(seq, missed_now=True)
+        seen_ids = {id(t) for t in seen}
+        self._tracks = [t for t in self._tracks if t.confirmed or id(t) in seen_ids]  # missed tentative
+        self._prune(seq, now, missed_now=True)
+        hold = bool(self._reid_candidates(seq))
         for oi in unmatched_o:
-            seen.append(self._new_track(seq, observations[oi]))
+            look = looks[oi] if oi not in occluded else None
+            seen.append(self._new_track(seq, now, observations[oi], look, hold and looks[oi] is not None))
         return [t.view(seq) for t in sorted(seen, key=lambda t: t.track_id) if t.confirmed]
 
-    def _match(self, seq: int, boxes: list[BoxXYXY]) -> list[tuple[int, int]]:
+    def _observe(
+        self,
+        track: _Track,
+        seq: int,
+        now: int,
+        obs: Observation,
+        box: BoxXYXY,
+        look: Vector | None,
+        occluded: bool,
+    ) -> None:
+        """Apply one matched observation. Motion: after a gap, the observation-centric re-update
+        (:meth:`BoxKalman.reupdated`); a box whose height jumped against the prediction (a face half
+        hidden or half out of the frame) counts with ten times the measurement noise, so it cannot bend
+        the motion state. Appearance: only faces that overlap no other face (``occluded`` False) update
+        the track's descriptor."""
+        cfg = self.config
+        dt = seq - track.last_seq
+        lost, track.lost = track.lost, False
+        prior = track.kalman.predicted(dt).box()
+        doubtful = not 0.75 <= _height(box) / _height(prior) <= 1.33
+        noise = 10.0 if doubtful and not lost else 1.0
+        if lost:  # back after an absence: its old motion says nothing about where it is now
+            track.kalman = BoxKalman.start(box)
+            track.euro = OneEuroBox(box)
+        elif dt > 1 and cfg.motion == "kalman":
+            track.kalman = track.kalman.reupdated(dt, box, noise)
+        else:
+            track.kalman = track.kalman.predicted(dt).corrected(box, noise)
+        if cfg.box_filter == "ema" and not lost:
+            track.box_xyxy = ema_box(track.box_xyxy, box, cfg.box_alpha)
+        elif not lost:
+            track.box_xyxy = track.euro.step(box, dt, cfg.euro_min_cutoff, cfg.euro_beta, cfg.euro_d_cutoff)
+        else:
+            track.box_xyxy = box
+        track.euro.box_xyxy = track.box_xyxy
+        track.last_box_xyxy = box
+        track.probs = ema_probs(track.probs, obs.probs, cfg.prob_alpha)
+        track.labels.step(track.probs, cfg.confirm_frames, cfg.label_margin)
+        track.raw_label = argmax_label(obs.probs)
+        if look is not None and not occluded:
+            track.appearance = _blend(track.appearance, look, cfg.appearance_alpha)
+        track.hits += 1
+        track.last_seq = seq
+        track.last_ms = now
+        needed = max(cfg.min_hits, cfg.reid_wait_frames) if track.pending else cfg.min_hits
+        track.confirmed = track.confirmed or track.hits >= needed
+        track.pending = track.pending and not track.confirmed
+
+    def _match(self, seq: int, boxes: list[BoxXYXY], looks: list[Vector | None]) -> list[tuple[int, int]]:
         """Matching cascade: tracks seen most recently pick first among the detections still free, so
-        a hidden track cannot take the detection of the face passing in front of it."""
+        a hidden track cannot take the detection of the face passing in front of it. The cost adds
+        ``appearance_weight * (1 - similarity)``, which decides between two faces that motion cannot
+        tell apart (a crossing), and the gate widens with the motion's uncertainty. A track missed for
+        a frame or more also needs an appearance that does not contradict the face's (similarity at least
+        ``motion_min_similarity``), so a stranger who appears where a hidden face was predicted does not
+        take its id."""
         cfg = self.config
         levels: dict[int, list[int]] = {}
         for i, t in enumerate(self._tracks):
@@ -201,37 +309,87 @@ class CameraTracker:
                 break
             members = levels[level]
             predicted = [self._tracks[i].predicted_box(seq, cfg.motion) for i in members]
+            sims = _similarities([self._tracks[i].appearance for i in members], [looks[d] for d in free])
             found, _, left = associate_gated(
                 predicted,
                 [boxes[d] for d in free],
                 cfg.iou_threshold,
-                cfg.max_centre_dist,
+                [self._tracks[i].gate(seq, cfg) for i in members],
                 cfg.centre_weight,
+                forbidden=sims < cfg.motion_min_similarity if level > 1 else None,
+                extra_cost=cfg.appearance_weight * (1.0 - sims),
             )
             matches += [(members[t], free[d]) for t, d in found]
             free = [free[d] for d in left]
         return sorted(matches)
 
-    def skip(self, seq: int) -> None:
+    def _reid_candidates(self, seq: int) -> list[_Track]:
+        """Tracks a new face may turn out to be: lost ones, and confirmed ones hidden for over a frame."""
+        if self.config.reid_window_s <= 0:
+            return []
+        hidden = [t for t in self._tracks if seq - t.last_seq > 1 and t.confirmed]
+        return [t for t in hidden + self._lost if t.appearance is not None]
+
+    def _reidentify(self, seq: int, faces: list[tuple[int, BoxXYXY, Vector | None]]) -> dict[int, _Track]:
+        """Give faces that no track matched by motion the id of a lost track, or of a track hidden for
+        more than a frame, that they resemble: similarity at least ``reid_min_similarity``, ahead of the
+        next candidate (track or face) by ``reid_margin``, the box within ``reid_max_dist`` face heights
+        of the track's last one and of a similar size (half to twice). Optimal (Hungarian) assignment on
+        ``1 - similarity``. Returns observation index -> track (a lost one still in ``_lost``)."""
+        cfg = self.config
+        candidates = self._reid_candidates(seq)
+        faces = [f for f in faces if f[2] is not None]
+        if not candidates or not faces:
+            return {}
+        sims = _similarities([t.appearance for t in candidates], [look for _, _, look in faces])
+        dist = centre_distance_matrix([t.last_box_xyxy for t in candidates], [box for _, box, _ in faces])
+        ratio = np.array([[_height(b) / _height(t.last_box_xyxy) for _, b, _ in faces] for t in candidates])
+        allowed = (
+            (sims >= cfg.reid_min_similarity) & (dist <= cfg.reid_max_dist) & (ratio >= 0.5) & (ratio <= 2)
+        )
+        if not allowed.any():
+            return {}
+        rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - sims, 1e6))
+        out: dict[int, _Track] = {}
+        for r, c in zip(rows, cols, strict=True):
+            if not allowed[r, c]:
+                continue
+            others = np.concatenate([np.delete(sims[:, c], r), np.delete(sims[r, :], c)])
+            if others.size and sims[r, c] - others.max() < cfg.reid_margin:
+                continue  # two people look alike here: a new id is safer than a wrong merge
+            out[faces[c][0]] = candidates[r]
+        return out
+
+    def skip(self, seq: int, t_ms: int | None = None) -> None:
         """A frame dropped upstream: ages the tracks like an empty frame, but tentative tracks survive.
 
         Raises ``ValueError`` when ``seq`` does not increase.
         """
-        self._advance(seq)
-        self._prune(seq, missed_now=True)
+        now = _time_of(seq, t_ms)
+        self._advance(seq, now)
+        self._prune(seq, now, missed_now=True)
 
-    def _advance(self, seq: int) -> None:
+    def _advance(self, seq: int, now: int) -> None:
         if self.last_seq is not None and seq <= self.last_seq:
             raise ValueError(f"seq must increase: got {seq} after {self.last_seq}")
         self.last_seq = seq
-        self._prune(seq, missed_now=False)
+        self._prune(seq, now, missed_now=False)
 
-    def _prune(self, seq: int, *, missed_now: bool) -> None:
-        """Drop tracks unseen for more than max_age_frames frames; ``missed_now`` counts frame ``seq`` too."""
+    def _prune(self, seq: int, now: int, *, missed_now: bool) -> None:
+        """Tracks unseen for more than max_age_frames frames (``missed_now`` counts frame ``seq`` too)
+        become lost (confirmed ones with an appearance, while re-identification is on); lost tracks older
+        than ``reid_window_s`` are dropped."""
         limit = self.config.max_age_frames + (0 if missed_now else 1)
+        keep_lost = self.config.reid_window_s > 0
+        for t in self._tracks:
+            if seq - t.last_seq > limit and keep_lost and t.confirmed and t.appearance is not None:
+                t.lost = True
+                self._lost.append(t)
         self._tracks = [t for t in self._tracks if seq - t.last_seq <= limit]
+        window_ms = self.config.reid_window_s * 1000
+        self._lost = [t for t in self._lost if now - t.last_ms <= window_ms]
 
-    def _new_track(self, seq: int, obs: Observation) -> _Track:
+    def _new_track(self, seq: int, now: int, obs: Observation, look: Vector | None, hold: bool) -> _Track:
         box = _as_box(obs.box_xyxy)
         probs = {k: float(v) for k, v in obs.probs.items()}
         first = argmax_label(probs)
@@ -245,8 +403,11 @@ class CameraTracker:
             last_seq=seq,
             kalman=BoxKalman.start(box),
             euro=OneEuroBox(box),
-            confirmed=self.config.min_hits <= 1,
+            confirmed=self.config.min_hits <= 1 and not (hold and self.config.reid_wait_frames > 1),
             raw_label=first,
+            appearance=_blend(None, look, 1.0) if look is not None else None,
+            last_ms=now,
+            pending=hold and self.config.reid_wait_frames > 1,
         )
         self.next_id += 1
         self._tracks.append(track)
@@ -259,6 +420,7 @@ class CameraTracker:
             next_id=self.next_id,
             last_seq=self.last_seq,
             tracks=[_track_to_state(t) for t in self._tracks],
+            lost=[_track_to_state(t) for t in self._lost],
         )
 
     @classmethod
@@ -266,15 +428,51 @@ class CameraTracker:
         """Rebuild a tracker from :meth:`to_state` output.
 
         Version 1 checkpoints (before motion and One Euro) are accepted: their tracks start a new motion
-        model at their last box. Raises ``ValueError`` on an unknown state version.
+        model at their last box; version 2 ones (before appearance) have no lost tracks and no
+        descriptors yet. Raises ``ValueError`` on an unknown state version.
         """
-        if state.version not in (1, _STATE_VERSION):
+        if state.version not in (1, 2, _STATE_VERSION):
             raise ValueError(f"unsupported tracker state version {state.version!r}")
         tracker = cls(config)
         tracker.next_id = state.next_id
         tracker.last_seq = state.last_seq
         tracker._tracks = [_track_from_state(t) for t in state.tracks]
+        tracker._lost = [_track_from_state(t, lost=True) for t in state.lost]
         return tracker
+
+
+def _time_of(seq: int, t_ms: int | None) -> int:
+    return t_ms if t_ms is not None else seq * 40
+
+
+def _height(box: BoxXYXY) -> float:
+    return max(box[3] - box[1], 1.0)
+
+
+def _blend(old: Vector | None, new: Vector, alpha: float) -> Vector:
+    v = new if old is None or old.shape != new.shape else (1 - alpha) * old + alpha * new
+    n = float(np.linalg.norm(v))
+    return (v / n if n > 0 else v).astype(np.float32)
+
+
+def _similarities(tracks: Sequence[Vector | None], faces: Sequence[Vector | None]) -> npt.NDArray[np.float64]:
+    """Cosine similarity of each track descriptor with each face's; 1.0 where either is missing (no
+    evidence against the pair)."""
+    out = np.ones((len(tracks), len(faces)), np.float64)
+    for i, a in enumerate(tracks):
+        for j, b in enumerate(faces):
+            if a is not None and b is not None and a.shape == b.shape:
+                out[i, j] = float(a @ b)
+    return out
+
+
+def _occluded(boxes: list[BoxXYXY], threshold: float) -> set[int]:
+    """Indices of boxes that overlap another box of the frame by at least ``threshold`` IOU (> 0)."""
+    if len(boxes) < 2 or threshold <= 0:
+        return set()
+    ious = iou_matrix(boxes, boxes)
+    np.fill_diagonal(ious, 0.0)
+    return {int(i) for i in np.nonzero((ious >= threshold).any(axis=1))[0]}
 
 
 def _as_box(values: Sequence[float]) -> BoxXYXY:
@@ -298,10 +496,12 @@ def _track_to_state(t: _Track) -> TrackState:
         raw_label=t.raw_label,
         kalman=t.kalman.to_state(),
         euro=t.euro.to_state(),
+        appearance=[round(float(v), 5) for v in t.appearance] if t.appearance is not None else None,
+        last_ms=t.last_ms,
     )
 
 
-def _track_from_state(d: TrackState) -> _Track:
+def _track_from_state(d: TrackState, lost: bool = False) -> _Track:
     return _Track(
         track_id=d.track_id,
         box_xyxy=d.box_xyxy,
@@ -315,4 +515,7 @@ def _track_from_state(d: TrackState) -> _Track:
         raw_label=d.raw_label,
         kalman=BoxKalman.from_state(d.kalman) if d.kalman else BoxKalman.start(d.last_box_xyxy),
         euro=OneEuroBox.from_state(d.euro) if d.euro else OneEuroBox(d.box_xyxy),
+        appearance=np.asarray(d.appearance, np.float32) if d.appearance else None,
+        last_ms=d.last_ms if d.last_ms is not None else d.last_seq * 40,
+        lost=lost,
     )
