@@ -8,7 +8,7 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 NODEPS ?= facenet-pytorch==2.6.0 fer==25.10.3
 PORT ?= 7860
 
-.PHONY: install demo test test-unit lint clean
+.PHONY: install demo test test-unit lint clean bench-deps
 
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,3 +36,10 @@ lint: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-artifacts
+
+# the peer trackers for `python -m benchmarks.tracking`; they pull the GUI build of OpenCV, so the
+# headless one the services use goes back on top
+bench-deps: install
+	$(PY) -m pip install --quiet 'trackers==2.6.1'
+	$(PY) -m pip uninstall --quiet -y opencv-python
+	$(PY) -m pip install --quiet --force-reinstall --no-deps 'opencv-python-headless>=4.9'

