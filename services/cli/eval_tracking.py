@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", type=Path, required=True)
     parser.add_argument("--gt", type=Path, required=True, help="CSV: frame,gt_id,x1,y1,x2,y2")
     parser.add_argument("--iou", type=float, default=0.5, help="IOU for a track to match a face (0.5)")
+    parser.add_argument(
+        "--step",
+        type=int,
+        default=1,
+        help="track every STEP-th frame, the others dropped with skip markers (live mode behind); 1",
+    )
     add_common_arguments(parser)
 
 
@@ -255,10 +261,12 @@ def evaluate(
     cache: Path | None = None,
     iou: float = 0.5,
     tracker_factory: Callable[[Any], Any] | None = None,
+    step: int = 1,
 ) -> dict[str, Any]:
+    """Track ``video`` (every ``step``-th frame, skip markers between) and score it against ``gt_path``."""
     emotions, _ = emotions_of_video(video, cache)
-    tracks = track_messages(emotions, overrides, tracker_factory)
-    result = tracking_metrics(read_gt(gt_path), hyp_of(tracks), len(emotions), iou)
+    tracks = track_messages(emotions, overrides, tracker_factory, step)
+    result = tracking_metrics(read_gt(gt_path), hyp_of(tracks), len(emotions), iou, step)
     ids = {t.track_id for m in tracks for t in m.tracks}
     return {"video": str(video), "frames": len(emotions), "track_ids": len(ids), **result}
 
@@ -268,13 +276,16 @@ def run(args: argparse.Namespace) -> int:
         overrides = settings_overrides(args.set)
         if not args.video.is_file() or not args.gt.is_file():
             raise ValueError(f"no such file: {args.video if not args.video.is_file() else args.gt}")
-        result = evaluate(args.video, args.gt, overrides, args.cache, args.iou)
+        if args.step < 1:
+            raise ValueError(f"--step must be at least 1, got {args.step}")
+        result = evaluate(args.video, args.gt, overrides, args.cache, args.iou, step=args.step)
     except ValueError as exc:
         print(f"emostream eval tracking: {exc}")
         return 2
     print(
         f"{args.video.name}: IDF1 {result['idf1']:.3f}, ID switches {result['id_switches']}, "
-        f"recall {result['recall']:.3f}, precision {result['precision']:.3f}, MOTA {result['mota']:.3f}, "
+        f"wrong merges {result['wrong_merges']}, recall {result['recall']:.3f}, "
+        f"precision {result['precision']:.3f}, MOTA {result['mota']:.3f}, "
         f"{result['track_ids']} track ids over {result['frames']} frames"
     )
     if args.json:

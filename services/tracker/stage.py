@@ -187,8 +187,9 @@ class CameraTracker:
     state and timeline continue. While such candidates exist, a new face is held back (*pending*, not
     published) for ``reid_wait_frames`` frames: if it turns out to be a lost person (its first, partial
     view at the frame edge may not have looked like them yet), it takes their id without ever having
-    shown its own. A tentative track (fewer than ``min_hits`` hits) is dropped as soon as an
-    observed frame misses it; a skipped frame only ages it. Track ids start at 1 and are never reused.
+    shown its own (a held-back face gets its id when it is first shown). A tentative track (fewer than
+    ``min_hits`` hits) is dropped as soon as an observed frame misses it; a skipped frame only ages it.
+    Track ids start at 1 and are never reused.
     """
 
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:  # noqa: B008 - frozen, shared safely
@@ -289,6 +290,9 @@ class CameraTracker:
         needed = max(cfg.min_hits, cfg.reid_wait_frames) if track.pending else cfg.min_hits
         track.confirmed = track.confirmed or track.hits >= needed
         track.pending = track.pending and not track.confirmed
+        if track.confirmed and track.track_id == 0:  # a held-back face turned out to be new: its id now
+            track.track_id = self.next_id
+            self.next_id += 1
 
     def _match(self, seq: int, boxes: list[BoxXYXY], looks: list[Vector | None]) -> list[tuple[int, int]]:
         """Matching cascade: tracks seen most recently pick first among the detections still free, so
@@ -393,8 +397,9 @@ class CameraTracker:
         box = _as_box(obs.box_xyxy)
         probs = {k: float(v) for k, v in obs.probs.items()}
         first = argmax_label(probs)
+        held = hold and self.config.reid_wait_frames > 1
         track = _Track(
-            track_id=self.next_id,
+            track_id=0 if held else self.next_id,  # a held-back face gets an id only if it is shown
             box_xyxy=box,
             last_box_xyxy=box,
             probs=probs,
@@ -403,13 +408,13 @@ class CameraTracker:
             last_seq=seq,
             kalman=BoxKalman.start(box),
             euro=OneEuroBox(box),
-            confirmed=self.config.min_hits <= 1 and not (hold and self.config.reid_wait_frames > 1),
+            confirmed=self.config.min_hits <= 1 and not held,
             raw_label=first,
             appearance=_blend(None, look, 1.0) if look is not None else None,
             last_ms=now,
-            pending=hold and self.config.reid_wait_frames > 1,
+            pending=held,
         )
-        self.next_id += 1
+        self.next_id += 0 if held else 1
         self._tracks.append(track)
         return track
 

@@ -28,15 +28,34 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+@pytest.fixture(scope="module")
+def detections_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One detector + classifier pass per clip, shared by its 25 fps and 5 fps runs."""
+    return tmp_path_factory.mktemp("detections")
+
+
+@pytest.mark.parametrize("step", [1, clips.LIVE_STEP])
 @pytest.mark.parametrize("name", sorted(clips.TRACKING_CLIPS))
-def test_no_identity_switch_on_crossings_and_occlusions(
-    name: str, sample_media: Path, tmp_path: Path
+def test_every_person_keeps_one_id_through_occlusions_exits_and_drops(
+    name: str, step: int, sample_media: Path, detections_cache: Path
 ) -> None:
-    video, gt = clips.build(clips.TRACKING_CLIPS[name](), sample_media, tmp_path)
-    result = run_cli("tracking", "--video", str(video), "--gt", str(gt))
+    spec = clips.TRACKING_CLIPS[name]()
+    video, gt = clips.build(spec, sample_media, detections_cache / "clips")
+    result = run_cli(
+        "tracking",
+        "--video",
+        str(video),
+        "--gt",
+        str(gt),
+        "--cache",
+        str(detections_cache),
+        "--step",
+        str(step),
+    )
     assert result["id_switches"] == 0, result
-    assert float(result["idf1"]) >= 0.95, result  # type: ignore[arg-type]
-    assert result["track_ids"] == len(clips.TRACKING_CLIPS[name]().actors), "one id per face"
+    assert result["wrong_merges"] == 0, result
+    assert result["track_ids"] == len(spec.actors), "one id per person"
+    assert float(result["idf1"]) >= 0.9, result  # type: ignore[arg-type]
 
 
 def test_shown_label_is_steadier_than_raw_yet_follows_it(sample_media: Path) -> None:

@@ -197,9 +197,15 @@ def _visible_fraction(box: tuple[float, float, float, float], above: np.ndarray)
     return free / area
 
 
-def write_clip(rendered: Rendered, path: Path) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), FPS, FRAME_WH)
-    for frame in rendered.frames:
+def write_clip(rendered: Rendered, path: Path, fps: float = FPS) -> Path:
+    """The frames as an MP4 at ``fps``; below ``FPS`` frames are dropped evenly so that time runs as in
+    the clip (a live camera at the ingest's fps cap then sees it in real time)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, FRAME_WH)
+    n = len(rendered.frames)
+    keep = (
+        sorted({min(n - 1, int(i * FPS / fps)) for i in range(int(n * fps / FPS))}) if fps < FPS else range(n)
+    )
+    for frame in (rendered.frames[i] for i in keep):
         writer.write(frame)
     writer.release()
     return path
