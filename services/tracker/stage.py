@@ -222,7 +222,8 @@ class CameraTracker:
         # faces no track claimed, and those of held-back new tracks, may be lost people; a partial face's
         # pixels are not its own, so occluded faces are not asked
         probe = [oi for oi in unmatched_o + [oi for _, oi in pending] if oi not in occluded]
-        revived = self._reidentify(seq, [(oi, boxes[oi], looks[oi]) for oi in probe])
+        taken = {id(t) for t, _ in pairs}  # matched by motion already: not a candidate as well
+        revived = self._reidentify(seq, [(oi, boxes[oi], looks[oi]) for oi in probe], taken)
         merged = {id(t) for t, oi in pending if oi in revived}  # never shown, so its id is never seen
         self._tracks = [t for t in self._tracks if id(t) not in merged]
         pairs = [(t, oi) for t, oi in pairs if id(t) not in merged] + [(t, oi) for oi, t in revived.items()]
@@ -261,22 +262,23 @@ class CameraTracker:
         cfg = self.config
         dt = seq - track.last_seq
         lost, track.lost = track.lost, False
-        prior = track.kalman.predicted(dt).box()
-        doubtful = not 0.75 <= _height(box) / _height(prior) <= 1.33
-        noise = 10.0 if doubtful and not lost else 1.0
         if lost:  # back after an absence: its old motion says nothing about where it is now
             track.kalman = BoxKalman.start(box)
             track.euro = OneEuroBox(box)
-        elif dt > 1 and cfg.motion == "kalman":
-            track.kalman = track.kalman.reupdated(dt, box, noise)
-        else:
-            track.kalman = track.kalman.predicted(dt).corrected(box, noise)
-        if cfg.box_filter == "ema" and not lost:
-            track.box_xyxy = ema_box(track.box_xyxy, box, cfg.box_alpha)
-        elif not lost:
-            track.box_xyxy = track.euro.step(box, dt, cfg.euro_min_cutoff, cfg.euro_beta, cfg.euro_d_cutoff)
-        else:
             track.box_xyxy = box
+        else:
+            height_ratio = _height(box) / _height(track.kalman.predicted(dt).box())
+            noise = 1.0 if 0.75 <= height_ratio <= 1.33 else 10.0  # a doubtful box moves the state less
+            if dt > 1 and cfg.motion == "kalman":
+                track.kalman = track.kalman.reupdated(dt, box, noise)
+            else:
+                track.kalman = track.kalman.predicted(dt).corrected(box, noise)
+            if cfg.box_filter == "ema":
+                track.box_xyxy = ema_box(track.box_xyxy, box, cfg.box_alpha)
+            else:
+                track.box_xyxy = track.euro.step(
+                    box, dt, cfg.euro_min_cutoff, cfg.euro_beta, cfg.euro_d_cutoff
+                )
         track.euro.box_xyxy = track.box_xyxy
         track.last_box_xyxy = box
         track.probs = ema_probs(track.probs, obs.probs, cfg.prob_alpha)
@@ -327,21 +329,24 @@ class CameraTracker:
             free = [free[d] for d in left]
         return sorted(matches)
 
-    def _reid_candidates(self, seq: int) -> list[_Track]:
-        """Tracks a new face may turn out to be: lost ones, and confirmed ones hidden for over a frame."""
+    def _reid_candidates(self, seq: int, taken: set[int] | None = None) -> list[_Track]:
+        """Tracks a new face may turn out to be: lost ones, and confirmed ones hidden for over a frame
+        (but not those in ``taken``, ids of tracks matched in this frame)."""
         if self.config.reid_window_s <= 0:
             return []
         hidden = [t for t in self._tracks if seq - t.last_seq > 1 and t.confirmed]
-        return [t for t in hidden + self._lost if t.appearance is not None]
+        return [t for t in hidden + self._lost if t.appearance is not None and id(t) not in (taken or ())]
 
-    def _reidentify(self, seq: int, faces: list[tuple[int, BoxXYXY, Vector | None]]) -> dict[int, _Track]:
+    def _reidentify(
+        self, seq: int, faces: list[tuple[int, BoxXYXY, Vector | None]], taken: set[int]
+    ) -> dict[int, _Track]:
         """Give faces that no track matched by motion the id of a lost track, or of a track hidden for
         more than a frame, that they resemble: similarity at least ``reid_min_similarity``, ahead of the
         next candidate (track or face) by ``reid_margin``, the box within ``reid_max_dist`` face heights
         of the track's last one and of a similar size (half to twice). Optimal (Hungarian) assignment on
         ``1 - similarity``. Returns observation index -> track (a lost one still in ``_lost``)."""
         cfg = self.config
-        candidates = self._reid_candidates(seq)
+        candidates = self._reid_candidates(seq, taken)
         faces = [f for f in faces if f[2] is not None]
         if not candidates or not faces:
             return {}

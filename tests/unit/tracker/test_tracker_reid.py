@@ -242,3 +242,14 @@ def test_occluded_faces_do_not_change_a_track_s_descriptor() -> None:
     assert first.last_seq == 1 and np.allclose(first.appearance, before)  # type: ignore[arg-type]
     step(t, 2, face(104, mixed), face(300, 2))  # clear again: the same pixels now count
     assert not np.allclose(first.appearance, before)  # type: ignore[arg-type]
+
+
+def test_a_track_matched_by_motion_is_not_also_given_to_a_look_alike() -> None:
+    t = tracker()
+    for s in range(10):
+        step(t, s, face(100, 1))
+    step(t, 10)
+    step(t, 11)  # hidden two frames: a re-identification candidate until it is matched again
+    views = step(t, 12, face(100, 1), face(400, 1))  # back where predicted, and a twin far away
+    assert [v.track_id for v in views] == [1, 2], "one face per track: the twin is someone new"
+    assert views[0].box_xyxy[0] < 200
