@@ -4,20 +4,10 @@
 released, so a crash loses nothing), a :class:`CameraTracker` and a :class:`CameraTimeline`. Skip markers
 and reorder timeouts are gaps; an End marker finishes a file job's camera.
 
-:class:`TrackerWorker` adds ownership and checkpoints. Design:
-
-- All replicas share one consumer group, but a replica reads (and reclaims from) only the streams of the
-  cameras whose lease ``keys.tracker_lease(cam)`` it holds (``SET NX PX``, renewed every second by its
-  owner, released on a clean stop). Entries of other cameras are never delivered to it, so it cannot
-  ack or apply them: they wait for their owner. One owner per camera at a time.
-- Each commit writes the tracks, the acks of the applied entries and the camera's checkpoint
-  ``keys.tracker_state(cam)`` (tracker state + next seq) in one MULTI, under WATCH of the lease, so a
-  replica that lost its lease cannot overwrite its successor's state. Entries still in the reorder buffer
-  are pending, not acked.
-- A replica that acquires a camera loads the checkpoint (and the live timeline), then claims every
-  pending entry of the camera's stream at once (the previous owner is gone: its lease lapsed or was
-  released), so the same track ids continue; entries already applied are acked as late duplicates.
-  There is no periodic reclaim: while a replica holds the lease, every pending entry is its own.
+:class:`TrackerWorker` adds ownership and checkpoints through :class:`~services.common.leased.LeasedWorker`
+(one owner per camera by lease; tracks, acks and the camera's checkpoint ``keys.tracker_state(cam)``
+(tracker state + next seq) and live timeline committed in one MULTI under WATCH of the lease; a replica
+that acquires a camera loads them and claims every pending entry at once, so the same track ids continue).
 """
 
 from __future__ import annotations
@@ -31,19 +21,15 @@ from typing import Any
 import redis
 
 from services.common import keys
+from services.common.leased import LeasedWorker
 from services.common.schema import Emotions, End, Mode, Skip, Track, Tracks, carried
 from services.common.streams import Batch, Entry
-from services.common.worker import Worker
 from services.tracker import checkpoint
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, SeqReorderer, TrackerConfig
 from services.tracker.timeline import CameraTimeline
 
 log = logging.getLogger(__name__)
-
-_OWNED = "if redis.call('get', KEYS[1]) == ARGV[1] then return "
-_RENEW = _OWNED + "redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
-_RELEASE = _OWNED + "redis.call('del', KEYS[1]) end return 0"
 
 
 def config_from(settings: TrackerSettings) -> TrackerConfig:
@@ -122,6 +108,11 @@ class TrackerHandler:
                 )
             except ValueError as exc:
                 log.warning("bad timeline camera=%s error=%r: starting afresh", camera_id, str(exc))
+
+    def resume(self, camera_id: str, stored: list[bytes | str | None]) -> None:
+        """:meth:`adopt` from the values of ``[keys.tracker_state(cam), keys.timeline(cam)]``."""
+        state, timeline = stored
+        self.adopt(camera_id, state, timeline)
 
     def drop(self, camera_id: str) -> None:
         """Forget a camera (its lease was lost or released); unacked entries wait for the next owner."""
@@ -232,22 +223,11 @@ class TrackerHandler:
         batch.writes[keys.timeline(camera_id)] = (tl.encode(), keep_ms)
 
 
-def _camera_of(stream: str) -> str:
-    return stream.split(":", 2)[2]
-
-
-class TrackerWorker(Worker):
-    """The stream worker with per-camera leases (see the module docstring), through the worker's hooks:
-    :meth:`assign` renews and takes leases, :meth:`commit` writes under WATCH of them, ``teardown``
-    releases them. Checkpoints come from the handler, in each batch's ``writes``."""
+class TrackerWorker(LeasedWorker):
+    """The tracker over Redis: one owner per camera through ``keys.tracker_lease`` (see
+    :mod:`services.common.leased`); a camera's state is its checkpoint and its live timeline."""
 
     handler: TrackerHandler
-    recover_own_pending = False  # _take_over claims a camera's pending entries when it acquires the lease
-    # No periodic XAUTOCLAIM: a camera's pending entries are either this replica's own (waiting in its
-    # reorder buffer, possibly longer than ``claim_idle_ms`` for a file job's missing seq: reclaiming them
-    # would count deliveries up to the dead letters) or a previous owner's, which _take_over claims all at
-    # once when the lease changes hands.
-    periodic_claim = False
 
     def __init__(
         self,
@@ -258,126 +238,16 @@ class TrackerWorker(Worker):
     ) -> None:
         kind, group = keys.GROUPS["tracker"]
         super().__init__(
-            "tracker", settings, handler or TrackerHandler(settings), kind, group, client=client, stop=stop
+            "tracker",
+            settings,
+            handler or TrackerHandler(settings),
+            kind,
+            group,
+            lease_key=keys.tracker_lease,
+            state_keys=lambda c: [keys.tracker_state(c), keys.timeline(c)],
+            lease_ms=settings.lease_ms,
+            max_cameras=settings.max_cameras,
+            client=client,
+            stop=stop,
         )
         self.tracker_settings = settings
-        self.owned: list[str] = []
-        self._renew = self.redis.register_script(_RENEW)
-        self._release_lease = self.redis.register_script(_RELEASE)
-
-    def teardown(self) -> None:
-        for camera_id in self.owned:
-            try:
-                self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[self.settings.instance])
-            except redis.RedisError:
-                break
-        self.owned = []
-
-    def assign(self, cameras: list[str]) -> list[str]:
-        """Renew the leases held, drop the cameras whose lease was lost, take free leases (up to
-        ``max_cameras``); the cameras owned now."""
-        me, ttl = self.settings.instance, self.tracker_settings.lease_ms
-        kept: list[str] = []
-        for camera_id in self.owned:
-            if camera_id in cameras and self._renew(keys=[keys.tracker_lease(camera_id)], args=[me, ttl]):
-                kept.append(camera_id)
-                continue
-            if camera_id not in cameras:
-                self._release_lease(keys=[keys.tracker_lease(camera_id)], args=[me])
-            else:
-                log.warning("lease lost camera=%s", camera_id)
-            self.handler.drop(camera_id)
-        self.owned = kept
-        limit = self.tracker_settings.max_cameras or len(cameras)
-        for camera_id in cameras:
-            if len(self.owned) >= limit:
-                break
-            if camera_id in self.owned:
-                continue
-            # a lease already in this instance's name was held before a restart: take it back at once
-            if self.redis.set(keys.tracker_lease(camera_id), me, nx=True, px=ttl) or self._renew(
-                keys=[keys.tracker_lease(camera_id)], args=[me, ttl]
-            ):
-                self._take_over(camera_id)
-        return list(self.owned)
-
-    def _take_over(self, camera_id: str) -> None:
-        """Load the camera's checkpoint and timeline, then claim every entry its last owner left pending."""
-        raw_state, raw_timeline = self.redis.mget([keys.tracker_state(camera_id), keys.timeline(camera_id)])
-        self.handler.adopt(camera_id, raw_state, raw_timeline)
-        self.owned.append(camera_id)
-        resumed = self.handler.trackers.get(camera_id)
-        log.info(
-            "camera acquired camera=%s resumed=%s next_id=%s",
-            camera_id,
-            resumed is not None,
-            resumed.next_id if resumed else None,
-        )
-        stream = keys.stream(self.input_kind, camera_id)
-        self.streams.ensure_group(stream)
-        cursor = "0-0"
-        while True:
-            reply = self.redis.xautoclaim(
-                stream, self.streams.group, self.streams.consumer, 0, cursor, count=256
-            )
-            cursor = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
-            entries = [self.streams.to_entry(stream, eid, f) for eid, f in reply[1] if f is not None]
-            gone = [eid for eid, f in reply[1] if f is None]
-            if gone:
-                self.redis.xack(stream, self.streams.group, *gone)
-            if entries:
-                self.counts["taken_over"] += len(entries)
-                self.process(entries)
-            if cursor == "0-0":
-                break
-
-    def commit(self, batch: Batch) -> None:
-        """The batch in one MULTI under WATCH of the leases of its cameras: a camera whose lease is no
-        longer this replica's is dropped from it (its entries stay pending for the new owner)."""
-        cameras = (
-            {m.camera_id for _, m in batch.outputs}
-            | {e.message.camera_id for e in batch.acks if e.message is not None}
-            | {c for c in self.owned if _state_keys(c) & (batch.writes.keys() | set(batch.delete_keys))}
-        )
-        if not batch:
-            return
-        lease_keys = [keys.tracker_lease(c) for c in sorted(cameras)]
-        with self.redis.pipeline(transaction=True) as pipe:
-            if lease_keys:
-                pipe.watch(*lease_keys)  # type: ignore[no-untyped-call]
-                owners = pipe.mget(lease_keys)
-                me = self.settings.instance.encode()
-                lost = {c for c, o in zip(sorted(cameras), owners, strict=True) if o != me}
-                if lost:
-                    log.warning("lease lost before commit cameras=%s", ",".join(sorted(lost)))
-                    for camera_id in lost:
-                        self.handler.drop(camera_id)
-                    self.owned = [c for c in self.owned if c not in lost]
-                    batch = _without(batch, lost)
-            pipe.multi()
-            self.streams.queue(pipe, batch)
-            try:
-                pipe.execute()
-            except redis.WatchError:
-                # a lease changed hands between the check and EXEC: the entries stay pending for the owner
-                log.warning("lease changed during commit; dropping cameras=%s", ",".join(sorted(cameras)))
-                for camera_id in cameras:
-                    self.handler.drop(camera_id)
-                return
-        self.account(batch)
-
-
-def _state_keys(camera_id: str) -> set[str]:
-    """The keys of a camera's state that a tracker batch writes."""
-    return {keys.tracker_state(camera_id), keys.timeline(camera_id)}
-
-
-def _without(batch: Batch, cameras: set[str]) -> Batch:
-    gone = set().union(*(_state_keys(c) for c in cameras))
-    return Batch(
-        outputs=[(s, m) for s, m in batch.outputs if m.camera_id not in cameras],
-        acks=[e for e in batch.acks if _camera_of(e.stream) not in cameras],
-        dead=batch.dead,
-        delete_keys=[k for k in batch.delete_keys if k not in gone],
-        writes={k: v for k, v in batch.writes.items() if k not in gone},
-    )
