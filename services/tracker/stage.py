@@ -77,7 +77,7 @@ class TrackerConfig(BaseModel):
         0.93, ge=0, le=1, description="appearance similarity a face needs to take a lost track's id"
     )
     motion_min_similarity: float = Field(
-        0.8, ge=0, le=1, description="after a missed frame, a motion match also needs this similarity"
+        0.7, ge=0, le=1, description="after a missed frame, a motion match also needs this similarity"
     )
     reid_margin: float = Field(
         0.03, ge=0, le=1, description="...and its lead over the next most similar lost track or face"
@@ -213,11 +213,12 @@ class CameraTracker:
         cfg = self.config
         boxes = [_as_box(o.box_xyxy) for o in observations]
         looks = [unpack(o.appearance) if o.appearance else None for o in observations]
-        matches = self._match(seq, boxes, looks)
+        occluded = _occluded(boxes, cfg.occlusion_iou)
+        # a partial face's pixels are partly another's: its descriptor is no evidence, for or against
+        matches = self._match(seq, boxes, [None if i in occluded else v for i, v in enumerate(looks)])
         matched_o = {oi for _, oi in matches}
         pairs = [(self._tracks[ti], oi) for ti, oi in matches]
         unmatched_o = [i for i in range(len(observations)) if i not in matched_o]
-        occluded = _occluded(boxes, cfg.occlusion_iou)
         pending = [(t, oi) for t, oi in pairs if t.pending]
         # faces no track claimed, and those of held-back new tracks, may be lost people; a partial face's
         # pixels are not its own, so occluded faces are not asked

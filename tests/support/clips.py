@@ -32,9 +32,9 @@ FACES: dict[str, tuple[str, tuple[int, int, int, int]]] = {
     "dan": ("single_face.jpg", (191, 145, 373, 402)),
     "eve": ("0-f15-hao-ph.jpg", (109, 104, 383, 483)),
     "fay": ("0-f1-su-ph.jpg", (119, 99, 395, 473)),
-    "gus": ("t1.jpg", (464, 261, 570, 405)),
-    "hal": ("t1.jpg", (54, 262, 165, 397)),
-    "ivy": ("t1.jpg", (908, 61, 1013, 201)),
+    "gus": ("multi_face.jpg", (220, 65, 302, 174)),
+    "hal": ("15-f13-anc-ph.jpg", (92, 130, 374, 480)),
+    "ivy": ("45-m7-di-ph.jpg", (49, 151, 293, 478)),
 }
 
 Path2D = Callable[[int], tuple[float, float]]  # frame -> face-box centre (x, y) in clip pixels
