@@ -1,4 +1,5 @@
-"""Session fixtures: a real Redis server on a free port, and the sample media."""
+"""Session fixtures: a real Redis server and a real MQTT broker (Mosquitto) on free ports, and the sample
+media."""
 
 from __future__ import annotations
 
@@ -19,6 +20,43 @@ def redis_url() -> Iterator[str]:
     """A real redis-server of the test session's own, on a free port (the same launcher ``up`` uses)."""
     with EmbeddedRedis() as server:
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Mosquitto broker of the test session's own on a free port (Debian's ``mosquitto``, which
+    ``.ci/run`` installs): ``mqtt://127.0.0.1:PORT``, anonymous clients from this machine."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    from tests.support.wait import free_port
+
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+    if binary is None:
+        pytest.fail("mosquitto is not installed: apt-get install mosquitto (.ci/run does)")
+    port = free_port()
+    conf = tmp_path_factory.mktemp("mosquitto") / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(
+                    f"mosquitto did not start: {proc.stderr.read() if proc.stderr else ''}"
+                ) from None
+            time.sleep(0.1)
+    yield f"mqtt://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(10)
 
 
 @pytest.fixture()

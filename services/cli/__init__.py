@@ -11,7 +11,7 @@ from pathlib import Path
 
 from services.cli.settings import CliSettings
 
-SERVICES = ("ingest", "detector", "classifier", "tracker", "ui")
+SERVICES = ("ingest", "detector", "classifier", "tracker", "events", "ui")
 #: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
 #: and keeps its heavy imports inside ``run``.
 SUBCOMMANDS: dict[str, dict[str, str]] = {

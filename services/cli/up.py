@@ -48,7 +48,7 @@ def up(
                 media = ensure_samples()
                 sources = {name: str(media / file) for name, file in DEMO_CAMERAS.items()}
             with stack(
-                (*PIPELINE, "ui"), env=env, data_dir=settings.data_dir / "redis", replicas=replicas
+                (*PIPELINE, "events", "ui"), env=env, data_dir=settings.data_dir / "redis", replicas=replicas
             ) as running:
                 client = redis.Redis.from_url(running.redis_url)
                 for name, uri in sources.items():

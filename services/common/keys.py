@@ -12,6 +12,7 @@ GROUPS = {
     "detector": ("frames", "detector"),
     "classifier": ("faces", "classifier"),
     "tracker": ("emotions", "tracker"),
+    "events": ("tracks", "events"),
 }
 
 
@@ -58,3 +59,17 @@ def job(job_id: str) -> str:
 def job_owner(job_id: str) -> str:
     """The process that runs the job now (a key with a TTL, renewed by its owner)."""
     return f"emo:job:{job_id}:owner"
+
+
+EVENTS = "emo:events"  # every camera's events (services/events), MAXLEN events_maxlen
+EVENTS_DEAD = "emo:events:dead"  # events a sink gave up on, with the sink and the reason
+
+
+def events_state(camera_id: str) -> str:
+    """JSON of the events service's state of one camera (its tracks, the seq applied up to)."""
+    return f"emo:events:state:{camera_id}"
+
+
+def events_lease(camera_id: str) -> str:
+    """The events instance that owns the camera now (a key with a TTL, renewed by its owner)."""
+    return f"emo:events:lease:{camera_id}"

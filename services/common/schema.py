@@ -90,7 +90,33 @@ class End(Header, frozen=True, kw_only=True):
     error: str = ""  # set when the source failed part-way
 
 
-Message = Frame | Faces | Emotions | Tracks | Skip | End
+EventKind = Literal["track_started", "label_changed", "label_held", "track_ended"]
+
+
+class Event(Header, frozen=True, kw_only=True):
+    """One event of a track (the events service): ``seq``/``captured_ms`` are the frame it happened in.
+
+    ``event_id`` is ``{camera_id}:{track_id}:{kind}:{n}`` (the n-th event of that kind of that track, from
+    1): the same event always has the same id, so a receiver that sees an id twice has seen one event.
+    ``label`` and ``confidence`` are the shown label now (``track_ended``: its most shown label);
+    ``previous`` is the label before (``label_changed``); ``dwell_s`` the seconds spent in ``previous``
+    (``label_changed``) or held so far (``label_held``); ``duration_s`` and ``labels_s`` (seconds per shown
+    label) summarise an ended track.
+    """
+
+    event_id: str
+    kind: EventKind
+    track_id: int
+    label: str
+    confidence: float
+    box_xyxy: Box = (0.0, 0.0, 0.0, 0.0)
+    previous: str = ""
+    dwell_s: float = 0.0
+    duration_s: float = 0.0
+    labels_s: dict[str, float] = msgspec.field(default_factory=dict)
+
+
+Message = Frame | Faces | Emotions | Tracks | Skip | End | Event
 
 
 def carried(msg: Frame | Faces | Emotions) -> dict[str, Any]:
@@ -113,5 +139,6 @@ TYPES: dict[str, tuple[type[msgspec.Struct], int]] = {
     "tracks": (Tracks, 1),
     "skip": (Skip, 1),
     "end": (End, 1),
+    "event": (Event, 1),
 }
 WIRE_NAMES: dict[type[msgspec.Struct], str] = {cls: name for name, (cls, _) in TYPES.items()}

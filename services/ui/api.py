@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
-from fastapi import APIRouter, HTTPException, Request, Response, WebSocket
+from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -18,6 +18,7 @@ from starlette.datastructures import UploadFile
 from services.common import health, keys, registry
 from services.common.sources import MAX_URI_CHARS, source_loops
 from services.ui import framesocket, mjpeg
+from services.ui.events import EventLog, event_json
 from services.ui.job_manager import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
@@ -42,7 +43,13 @@ class CameraIn(BaseModel):
     replace: bool = Field(False, description="replace a camera of the same name instead of refusing")
 
 
-def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jobs: JobManager) -> APIRouter:
+def build_router(
+    settings: UISettings,
+    client: redis.Redis,
+    state: LiveState,
+    jobs: JobManager,
+    event_log: EventLog | None = None,
+) -> APIRouter:
     router = APIRouter()
     pipeline_registry = CollectorRegistry(auto_describe=False)
     pipeline_registry.register(PipelineCollector(lambda: state.pipeline))
@@ -108,6 +115,16 @@ def build_router(settings: UISettings, client: redis.Redis, state: LiveState, jo
         except ValueError as exc:
             raise HTTPException(502, f"the timeline of {name!r} is not valid JSON") from exc
         return Response(raw, media_type="application/json")
+
+    events = event_log or EventLog(client)
+
+    @router.get("/api/events")
+    def list_events(
+        camera: str | None = Query(None, description="only this camera's events"),
+        limit: int = Query(50, ge=1, le=500, description="at most this many, newest first"),
+    ) -> list[dict[str, Any]]:
+        """The newest events of ``emo:events`` (docs/events.md), newest first."""
+        return [event_json(e) for e in events.latest(limit, camera)]
 
     @router.post("/api/jobs", status_code=202)
     async def create_job(request: Request) -> dict[str, Any]:

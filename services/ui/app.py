@@ -13,6 +13,7 @@ from services.common.worker import redis_client
 from services.ui.api import build_router
 from services.ui.auth import BasicAuth
 from services.ui.dashboard import build_dashboard, mount
+from services.ui.events import EventLog
 from services.ui.job_manager import JobManager
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
@@ -67,8 +68,9 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     app.state.redis = client
     app.state.jobs = jobs
     app.state.webcam = webcam
-    app.include_router(build_router(settings, client, state, jobs))
-    demo = build_dashboard(client, state, jobs, webcam, settings.push_hz)
+    event_log = EventLog(client)
+    app.include_router(build_router(settings, client, state, jobs, event_log))
+    demo = build_dashboard(client, state, jobs, webcam, settings.push_hz, event_log)
     mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
     if settings.ui_password:
         app.add_middleware(BasicAuth, user=settings.ui_user, password=settings.ui_password)

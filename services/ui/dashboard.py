@@ -32,6 +32,7 @@ from fastapi import FastAPI  # noqa: E402
 from services.common import registry  # noqa: E402
 from services.common.sources import source_loops  # noqa: E402
 from services.ui import pipeline  # noqa: E402
+from services.ui.events import EventLog, events_html  # noqa: E402
 from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
 from services.ui.stage import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
@@ -107,15 +108,25 @@ def error_html(message: str) -> str:
     return f'<div class="emo-job emo-job-error" data-status="refused">{html.escape(message)}</div>'
 
 
+EVENT_ROWS = 20  # rows of the Live tab's event log
+
+
 def build_dashboard(
-    client: redis.Redis, state: LiveState, jobs: JobManager, webcam: WebcamHub, push_hz: float = 5
+    client: redis.Redis,
+    state: LiveState,
+    jobs: JobManager,
+    webcam: WebcamHub,
+    push_hz: float = 5,
+    event_log: EventLog | None = None,
 ) -> gr.Blocks:
     interval_s = 1.0 / push_hz
+    log_of_events = event_log or EventLog(client)
 
-    async def push() -> AsyncIterator[tuple[Any, Any, Any]]:
+    async def push() -> AsyncIterator[tuple[Any, Any, Any, Any]]:
         last_grid: Any = None
         last_bars = ""
         last_health = -1
+        last_events = ""
         while not state.closing.is_set():
             views = sorted(state.views(), key=lambda v: v.camera.camera_id)
             cameras = [v.camera for v in views]
@@ -125,8 +136,13 @@ def build_dashboard(
             grid_out = grid_html(cameras, state.redis_error) if key != last_grid else gr.skip()
             bars_out = bars if bars != last_bars else gr.skip()
             health_out = pipeline.panel_html(snap) if snap.read_ms != last_health else gr.skip()
-            last_grid, last_bars, last_health = key, bars, snap.read_ms
-            yield grid_out, bars_out, health_out
+            try:
+                events = events_html(log_of_events.latest(EVENT_ROWS))
+            except redis.RedisError:
+                events = last_events  # the grid already says Redis is away
+            events_out = events if events != last_events else gr.skip()
+            last_grid, last_bars, last_health, last_events = key, bars, snap.read_ms, events
+            yield grid_out, bars_out, health_out, events_out
             await asyncio.sleep(interval_s)
 
     def add(name: str, uri: str) -> str:
@@ -215,6 +231,8 @@ def build_dashboard(
                     add_btn = gr.Button("Add", variant="primary", scale=0, elem_id="emo-cam-add")
                     remove_btn = gr.Button("Remove", scale=0, elem_id="emo-cam-remove")
                 message = gr.Markdown(elem_id="emo-cam-message")
+                gr.Markdown("### Events")
+                events_box = gr.HTML(events_html([]), elem_id="emo-events")
             with gr.Tab("Webcam", id="webcam"):
                 gr.Markdown(
                     "Your camera's frames go through the same pipeline as any camera (as "
@@ -270,7 +288,7 @@ def build_dashboard(
         )
         cam_in.clear(stop_webcam, None, None, **private)
         upload.upload(run_job, [upload], [job_status, job_result], concurrency_limit=None, **private)
-        demo.load(push, outputs=[grid, bars, health_html], concurrency_limit=None, **private)
+        demo.load(push, outputs=[grid, bars, health_html, events_box], concurrency_limit=None, **private)
         demo.unload(stop_webcam)
     return cast(gr.Blocks, demo)
 

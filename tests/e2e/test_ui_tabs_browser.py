@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 import pytest
 import redis
 
-from services.common import health
+from services.common import codec, health, keys
+from services.common.schema import Event
 from services.ui.settings import UISettings
 from tests.support.ui import FakePipeline, run_ingest, serve_ui
 from tests.support.wait import free_port
@@ -192,6 +193,33 @@ def test_adding_and_removing_cameras_updates_the_grid(
     page.wait_for_selector('#emo-health tr[data-service="detector"]', timeout=20_000)
     page.wait_for_selector('#emo-health tr[data-camera="lobby"]', timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "ui_health.png"), full_page=True)
+
+
+def test_the_live_tab_shows_new_events_as_they_come(ui: str, browser: Any, redis_client: redis.Redis) -> None:
+    def add(n: int, kind: str) -> str:
+        event = Event(
+            camera_id="lobby",
+            seq=n,
+            captured_ms=int(time.time() * 1000),
+            event_id=f"lobby:3:{kind}:1",
+            kind=kind,  # type: ignore[arg-type]
+            track_id=3,
+            label="angry",
+            confidence=0.8,
+            dwell_s=5.0,
+        )
+        redis_client.xadd(keys.EVENTS, codec.encode(event))  # type: ignore[arg-type]
+        return event.event_id
+
+    first = add(1, "track_started")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(ui + "/")
+    page.wait_for_selector(f'#emo-events tr[data-emo-event="{first}"]', timeout=20_000)
+    held = add(2, "label_held")  # while the page is open: pushed, no reload
+    row = page.wait_for_selector(f'#emo-events tr[data-emo-event="{held}"]', timeout=20_000)
+    assert row is not None and "angry for 5 s" in row.inner_text()
+    rows = page.query_selector_all("#emo-events tbody tr")
+    assert rows[0].get_attribute("data-emo-event") == held, "newest first"
 
 
 def test_login_when_a_password_is_set(

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from services.common import codec, keys, registry
 from services.common.annotate import COLOURS_BGR
 from services.common.image import decode_jpeg, encode_jpeg
-from services.common.schema import Skip, Track, Tracks
+from services.common.schema import Event, Skip, Track, Tracks
 from services.ui.app import create_app
 from services.ui.settings import UISettings
 from tests.support.wait import wait_for
@@ -217,3 +217,40 @@ def test_camera_list_is_the_shared_readers_and_sees_rest_writes_at_once(
     assert calls == [], f"GET /api/cameras reads Redis per request: {calls[:5]}"
     assert api.delete("/api/cameras/a").status_code == 204
     assert api.get("/api/cameras").json() == [], "a DELETE shows in the next GET"
+
+
+def _event(camera: str, track: int, kind: str, n: int = 1) -> Event:
+    return Event(
+        camera_id=camera,
+        seq=n,
+        captured_ms=now_ms(),
+        event_id=f"{camera}:{track}:{kind}:{n}",
+        kind=kind,  # type: ignore[arg-type]
+        track_id=track,
+        label="angry",
+        confidence=0.7,
+        previous="neutral" if kind == "label_changed" else "",
+        dwell_s=2.5,
+    )
+
+
+def test_events_are_listed_newest_first_by_camera(api: TestClient, redis_client: redis.Redis) -> None:
+    assert api.get("/api/events").json() == []
+    for e in [
+        _event("cam1", 1, "track_started"),
+        _event("cam2", 4, "track_started"),
+        _event("cam1", 1, "label_changed"),
+    ]:
+        redis_client.xadd(keys.EVENTS, codec.encode(e))  # type: ignore[arg-type]
+    redis_client.xadd(keys.EVENTS, {"type": "event", "v": "1", "body": b"\xc1"})  # malformed: skipped
+    time.sleep(1.1)  # the log is read at most once a second for everyone
+    all_ = api.get("/api/events").json()
+    assert [e["event_id"] for e in all_] == [
+        "cam1:1:label_changed:1",
+        "cam2:4:track_started:1",
+        "cam1:1:track_started:1",
+    ]
+    assert all_[0]["previous"] == "neutral" and all_[0]["dwell_s"] == 2.5
+    assert [e["camera_id"] for e in api.get("/api/events", params={"camera": "cam2"}).json()] == ["cam2"]
+    assert len(api.get("/api/events", params={"limit": 1}).json()) == 1
+    assert api.get("/api/events", params={"limit": 0}).status_code == 422

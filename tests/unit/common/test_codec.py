@@ -18,6 +18,7 @@ from services.common.schema import (
     WIRE_NAMES,
     Emotions,
     End,
+    Event,
     Face,
     FaceEmotion,
     Faces,
@@ -95,6 +96,19 @@ EXAMPLES: dict[str, Message] = {
     ),
     "end": End(
         camera_id="job-9", seq=72, captured_ms=1_700_000_000_623, mode="file", frames=72, error="boom"
+    ),
+    "event": Event(
+        camera_id="cam-1",
+        seq=70,
+        captured_ms=1_700_000_000_700,
+        event_id="cam-1:3:track_ended:1",
+        kind="track_ended",
+        track_id=3,
+        label="sad",
+        confidence=0.61,
+        box_xyxy=(10.0, 20.0, 110.0, 140.0),
+        duration_s=6.5,
+        labels_s={"neutral": 2.0, "sad": 4.5},
     ),
 }
 

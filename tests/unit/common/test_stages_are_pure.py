@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-SERVICES = ["ingest", "detector", "classifier", "tracker", "ui"]
+SERVICES = ["ingest", "detector", "classifier", "tracker", "events", "ui"]
 
 
 @pytest.mark.parametrize("service", SERVICES)

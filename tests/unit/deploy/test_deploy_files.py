@@ -20,6 +20,7 @@ SETTINGS = {
     "detector": "services.detector.settings:DetectorSettings",
     "classifier": "services.classifier.settings:ClassifierSettings",
     "tracker": "services.tracker.settings:TrackerSettings",
+    "events": "services.events.settings:EventsSettings",
     "ui": "services.ui.settings:UISettings",
 }
 

@@ -16,6 +16,7 @@ SETTINGS = [
     "services.detector.settings:DetectorSettings",
     "services.classifier.settings:ClassifierSettings",
     "services.tracker.settings:TrackerSettings",
+    "services.events.settings:EventsSettings",
     "services.ui.settings:UISettings",
     "services.cli.settings:CliSettings",
 ]
