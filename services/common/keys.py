@@ -73,3 +73,8 @@ def events_state(camera_id: str) -> str:
 def events_lease(camera_id: str) -> str:
     """The events instance that owns the camera now (a key with a TTL, renewed by its owner)."""
     return f"emo:events:lease:{camera_id}"
+
+
+def history(camera_id: str) -> str:
+    """Sorted set of the camera's 10 s buckets (score: bucket start, ms): shown-label counts, JSON."""
+    return f"emo:history:{camera_id}"

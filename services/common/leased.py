@@ -152,7 +152,8 @@ class LeasedWorker(Worker):
             | {
                 c
                 for c in self.owned
-                if set(self.state_keys(c)) & (batch.writes.keys() | set(batch.delete_keys))
+                if set(self.state_keys(c))
+                & (batch.writes.keys() | set(batch.delete_keys) | {s[0] for s in batch.series})
             }
         )
         if not batch:
@@ -191,4 +192,5 @@ class LeasedWorker(Worker):
             dead=batch.dead,
             delete_keys=[k for k in batch.delete_keys if k not in gone],
             writes={k: v for k, v in batch.writes.items() if k not in gone},
+            series=[s for s in batch.series if s[0] not in gone],
         )

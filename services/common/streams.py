@@ -31,16 +31,19 @@ class Batch:
     """What one MULTI writes: outputs, keys to set and to delete, dead letters, and the entries to ack.
 
     ``writes`` maps a key to ``(value, ttl_ms)`` (``ttl_ms`` None: no TTL): state that must change with the
-    acks, such as the tracker's checkpoints."""
+    acks, such as the tracker's checkpoints. ``series`` appends ``(key, time_ms, member, keep_ms)`` to a
+    time-indexed sorted set (score: the time) that keeps ``keep_ms`` of history: members older than
+    ``time_ms - keep_ms`` go in the same MULTI, and the key expires ``keep_ms`` after its last write."""
 
     outputs: list[tuple[str, Message]] = field(default_factory=list)
     acks: list[Entry] = field(default_factory=list)
     dead: list[tuple[Entry, str]] = field(default_factory=list)
     delete_keys: list[str] = field(default_factory=list)
     writes: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    series: list[tuple[str, int, str, int]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.outputs or self.acks or self.dead or self.delete_keys or self.writes)
+        return bool(self.outputs or self.acks or self.dead or self.delete_keys or self.writes or self.series)
 
 
 def _text(value: bytes | str) -> str:
@@ -189,6 +192,10 @@ class StreamClient:
             pipe.xadd(keys.DEAD, dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
         for key, (value, ttl_ms) in batch.writes.items():
             pipe.set(key, value, px=ttl_ms)
+        for key, time_ms, member, keep_ms in batch.series:
+            pipe.zadd(key, {member: time_ms})
+            pipe.zremrangebyscore(key, "-inf", f"({time_ms - keep_ms}")
+            pipe.pexpire(key, keep_ms)
         if batch.delete_keys:
             pipe.delete(*batch.delete_keys)
         by_stream: dict[str, list[str]] = {}

@@ -15,6 +15,7 @@ own, so a slow or dead receiver never holds up this loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import Counter
@@ -43,11 +44,12 @@ class EventsHandler:
         self.config = config_from(settings)
         self.cameras: dict[str, CameraEvents] = {}
         self.stats: Counter[str] = Counter()
+        self.heard_ms: dict[str, int] = {}  # camera -> when (wall clock) its last message was handled
 
     def resume(self, camera_id: str, stored: list[bytes | str | None]) -> None:
         """Continue from ``[keys.events_state(cam)]``; a malformed state is logged and the camera starts
         afresh (its open tracks then start again, under their same ids)."""
-        (raw,) = stored
+        raw = stored[0]  # the second key, the history, is a sorted set that is only ever added to
         self.drop(camera_id)
         if raw is None:
             return
@@ -75,6 +77,7 @@ class EventsHandler:
                 batch.dead.append((entry, f"events cannot process a {type(msg).__name__} message"))
                 continue
             events = self._camera(msg.camera_id).apply(msg)
+            self.heard_ms[msg.camera_id] = now_ms
             batch.outputs += [(keys.EVENTS, e) for e in events]
             batch.acks.append(entry)
             changed.add(msg.camera_id)
@@ -85,12 +88,18 @@ class EventsHandler:
         return batch
 
     def tick(self, now_ms: int) -> Batch:
-        """End the tracks of live cameras that went quiet."""
+        """End the tracks of live cameras that went quiet, and close their history buckets. Quiet means
+        no message handled for ``end_after_s`` of wall-clock time: a camera whose backlog is being worked
+        off is not quiet, however old its frames are."""
         batch = Batch()
         changed = set()
+        quiet_ms = self.config.end_after_s * 1000
         for camera_id, cam in self.cameras.items():
+            if cam.mode != "live" or now_ms - self.heard_ms.setdefault(camera_id, now_ms) < quiet_ms:
+                continue
             events = cam.expire(now_ms) if cam.tracks else []
-            if events:
+            cam.flush(now_ms)
+            if events or cam.closed:
                 batch.outputs += [(keys.EVENTS, e) for e in events]
                 self.stats["events"] += len(events)
                 changed.add(camera_id)
@@ -98,8 +107,13 @@ class EventsHandler:
         return batch
 
     def _write(self, batch: Batch, cameras: set[str]) -> None:
+        keep_ms = round(self.settings.history_keep_h * 3_600_000)
         for camera_id in sorted(cameras):
-            batch.writes[keys.events_state(camera_id)] = (self.cameras[camera_id].to_json().decode(), None)
+            cam = self.cameras[camera_id]
+            for start, counts in cam.take_closed():
+                member = json.dumps({"t": start, "counts": counts}, separators=(",", ":"))
+                batch.series.append((keys.history(camera_id), start, member, keep_ms))
+            batch.writes[keys.events_state(camera_id)] = (cam.to_json().decode(), None)
 
 
 class EventsWorker(LeasedWorker):
@@ -121,7 +135,7 @@ class EventsWorker(LeasedWorker):
             kind,
             group,
             lease_key=keys.events_lease,
-            state_keys=lambda c: [keys.events_state(c)],
+            state_keys=lambda c: [keys.events_state(c), keys.history(c)],
             lease_ms=settings.lease_ms,
             client=client,
             stop=stop,

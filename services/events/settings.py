@@ -12,6 +12,9 @@ class EventsSettings(CommonSettings, EventsConfig):
 
     model_config = CommonSettings.model_config
 
+    history_keep_h: float = Field(
+        48.0, gt=0, description="hours of per-camera 10 s label counts kept for the History tab"
+    )
     events_maxlen: int = Field(10_000, ge=100, description="MAXLEN ~ of the emo:events stream")
     lease_ms: int = Field(
         10_000, ge=500, description="camera lease TTL: a dead events replica's cameras move on"

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.common.schema import Box, End, Event, EventKind, Skip, Tracks
 
 _STATE_VERSION = 1
+BUCKET_MS = 10_000  # the History tab's resolution: shown-label counts per camera per 10 s
 PAST_KEEP_MS = 120_000  # longer than the tracker's re-identification window (default 10 s) by far
 
 
@@ -58,6 +59,8 @@ class CameraState(msgspec.Struct):
     tracks: list[TrackState]
     mode: str = "live"
     past: dict[int, tuple[int, dict[str, int]]] = {}
+    bucket_ms: int = -1
+    bucket: dict[str, int] = {}
 
 
 @dataclass
@@ -73,6 +76,11 @@ class CameraEvents:
     #: give a returning person their id back after the track ended here, and their events then go on
     #: counting, so no event id is ever used twice
     past: dict[int, tuple[int, dict[str, int]]] = field(default_factory=dict)
+    #: the open 10 s bucket of a live camera (start, shown label -> faces seen in it), and the buckets
+    #: closed since the last :meth:`take_closed`
+    bucket_ms: int = -1
+    bucket: dict[str, int] = field(default_factory=dict)
+    closed: list[tuple[int, dict[str, int]]] = field(default_factory=list)
 
     def apply(self, msg: Tracks | Skip | End) -> list[Event]:
         """The events ``msg`` causes, in order; none for a message at or below the applied seq (a
@@ -86,6 +94,8 @@ class CameraEvents:
         if isinstance(msg, Tracks):
             for t in msg.tracks:
                 out += self._seen(t.track_id, t.label, t.confidence, t.box_xyxy, msg)
+            if msg.mode == "live":
+                self._count(msg)
         gone = [
             s
             for s in self.tracks.values()
@@ -93,6 +103,26 @@ class CameraEvents:
             and (not isinstance(msg, Tracks) or s.track_id not in {t.track_id for t in msg.tracks})
         ]
         return out + self._end(gone, msg.seq, msg.captured_ms, msg.mode)
+
+    def _count(self, msg: Tracks) -> None:
+        start = msg.captured_ms // BUCKET_MS * BUCKET_MS
+        if start != self.bucket_ms:
+            self.flush(start)
+            self.bucket_ms = start
+        for t in msg.tracks:
+            self.bucket[t.label] = self.bucket.get(t.label, 0) + 1
+
+    def flush(self, now_ms: int) -> None:
+        """Close the open bucket when ``now_ms`` is past it (a new bucket began, or the camera went quiet)."""
+        if self.bucket_ms >= 0 and now_ms >= self.bucket_ms + BUCKET_MS:
+            if self.bucket:
+                self.closed.append((self.bucket_ms, dict(sorted(self.bucket.items()))))
+            self.bucket_ms, self.bucket = -1, {}
+
+    def take_closed(self) -> list[tuple[int, dict[str, int]]]:
+        """The buckets closed since the last call (to be written with this state)."""
+        closed, self.closed = self.closed, []
+        return closed
 
     def expire(self, now_ms: int) -> list[Event]:
         """End the tracks of a live camera that published nothing for ``end_after_s`` (wall clock, with
@@ -181,7 +211,16 @@ class CameraEvents:
 
     def to_json(self) -> bytes:
         tracks = list(self.tracks.values())
-        state = CameraState(_STATE_VERSION, self.camera_id, self.applied_seq, tracks, self.mode, self.past)
+        state = CameraState(
+            _STATE_VERSION,
+            self.camera_id,
+            self.applied_seq,
+            tracks,
+            self.mode,
+            self.past,
+            self.bucket_ms,
+            self.bucket,
+        )
         return msgspec.json.encode(state)
 
     @classmethod
@@ -191,4 +230,6 @@ class CameraEvents:
         if state.version != _STATE_VERSION:
             raise ValueError(f"unsupported events state version {state.version!r}")
         tracks = {t.track_id: t for t in state.tracks}
-        return cls(state.camera_id, config, state.applied_seq, tracks, state.mode, state.past)
+        cam = cls(state.camera_id, config, state.applied_seq, tracks, state.mode, state.past)
+        cam.bucket_ms, cam.bucket = state.bucket_ms, dict(state.bucket)
+        return cam

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from services.common import health, keys, registry
 from services.common.sources import MAX_URI_CHARS, source_loops
-from services.ui import framesocket, mjpeg
+from services.ui import framesocket, history, mjpeg
 from services.ui.events import EventLog, event_json
 from services.ui.job_manager import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
@@ -125,6 +125,32 @@ def build_router(
     ) -> list[dict[str, Any]]:
         """The newest events of ``emo:events`` (docs/events.md), newest first."""
         return [event_json(e) for e in events.latest(limit, camera)]
+
+    def _known(name: str) -> None:
+        if registry.get(client, name) is None and not client.exists(keys.history(name)):
+            raise HTTPException(404, f"no camera named {name!r}")
+
+    @router.get("/api/cameras/{name}/history")
+    def camera_history(
+        name: str, minutes: float = Query(60, gt=0, le=7 * 24 * 60, description="how far back")
+    ) -> dict[str, Any]:
+        """The camera's shown-label counts per 10 s bucket (the events service's), oldest first."""
+        _known(name)
+        buckets = history.read(client, name, minutes, now_ms())
+        return {
+            "camera_id": name,
+            "bucket_s": history.BUCKET_MS // 1000,
+            "buckets": [{"t": t, "counts": c} for t, c in buckets],
+        }
+
+    @router.get("/api/cameras/{name}/history.csv")
+    def camera_history_csv(
+        name: str, minutes: float = Query(60, gt=0, le=7 * 24 * 60, description="how far back")
+    ) -> Response:
+        _known(name)
+        body = history.to_csv(history.read(client, name, minutes, now_ms()))
+        headers = {"Content-Disposition": f'attachment; filename="{name}-history.csv"'}
+        return Response(body, media_type="text/csv", headers=headers)
 
     @router.post("/api/jobs", status_code=202)
     async def create_job(request: Request) -> dict[str, Any]:

@@ -29,9 +29,12 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from services.common import registry  # noqa: E402
+from services.common import keys, registry  # noqa: E402
 from services.common.sources import source_loops  # noqa: E402
-from services.ui import pipeline  # noqa: E402
+from services.ui import (
+    history,  # noqa: E402
+    pipeline,  # noqa: E402
+)
 from services.ui.events import EventLog, events_html  # noqa: E402
 from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
 from services.ui.stage import bars_payload, grid_html, grid_key  # noqa: E402
@@ -270,6 +273,26 @@ def build_dashboard(
                 )
                 job_status = gr.HTML("", elem_id="emo-job-status")
                 job_result = gr.HTML("", elem_id="emo-job-result")
+            with gr.Tab("History", id="history") as history_tab:
+                with gr.Row():
+                    history_cam = gr.Dropdown(
+                        label="Camera",
+                        choices=[],
+                        allow_custom_value=True,
+                        elem_id="emo-history-cam",
+                        scale=2,
+                    )
+                    history_range = gr.Radio(
+                        list(history.RANGES),
+                        value="1 hour",
+                        label="Range",
+                        elem_id="emo-history-range",
+                        scale=2,
+                    )
+                history_chart = gr.HTML("", elem_id="emo-history-chart")
+                gr.Markdown("Tracks in the live timeline:")
+                history_strips = gr.HTML("", elem_id="emo-history-strips")
+                history_timer = gr.Timer(10.0)
             with gr.Tab("Health", id="health"):
                 health_html = gr.HTML(pipeline.panel_html(state.pipeline), elem_id="emo-health")
                 gr.Markdown("Prometheus metrics: [/metrics](/metrics) · liveness: [/healthz](/healthz)")
@@ -289,6 +312,35 @@ def build_dashboard(
         cam_in.clear(stop_webcam, None, None, **private)
         upload.upload(run_job, [upload], [job_status, job_result], concurrency_limit=None, **private)
         demo.load(push, outputs=[grid, bars, health_html, events_box], concurrency_limit=None, **private)
+
+        def history_cameras(current: str | None) -> Any:
+            names = sorted(v.camera.camera_id for v in state.views())
+            return gr.update(
+                choices=names, value=current if current in names else (names[0] if names else None)
+            )
+
+        def history_view(camera: str | None, span: str) -> tuple[str, str]:
+            if not camera:
+                return '<div class="emo-muted">Pick a camera.</div>', ""
+            minutes = history.RANGES.get(span, 60)
+            end = now_ms()
+            start = end - minutes * 60_000
+            try:
+                buckets = history.read(client, camera, minutes, end)
+                raw = client.get(keys.timeline(camera))
+            except redis.RedisError as exc:
+                return error_html(f"Redis unavailable: {exc}"), ""
+            timeline = json.loads(raw) if raw else None
+            points = history.resample(buckets, start, end)
+            link = (
+                f'<a class="emo-history-csv" href="/api/cameras/{html.escape(camera)}/history.csv'
+                f'?minutes={minutes}" download>CSV of these {minutes} minutes</a>'
+            )
+            return history.chart_svg(points, start, end) + link, history.strips_svg(timeline, start, end)
+
+        history_tab.select(history_cameras, [history_cam], [history_cam], **private)
+        for trigger in (history_cam.change, history_range.change, history_timer.tick):
+            trigger(history_view, [history_cam, history_range], [history_chart, history_strips], **private)
         demo.unload(stop_webcam)
     return cast(gr.Blocks, demo)
 

@@ -4,6 +4,7 @@ model stage (tests/support/ui.py) stands in for detector, classifier and tracker
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -220,6 +221,41 @@ def test_the_live_tab_shows_new_events_as_they_come(ui: str, browser: Any, redis
     assert row is not None and "angry for 5 s" in row.inner_text()
     rows = page.query_selector_all("#emo-events tbody tr")
     assert rows[0].get_attribute("data-emo-event") == held, "newest first"
+
+
+def test_the_history_tab_shows_a_running_camera_s_last_hour(
+    ui: str, browser: Any, redis_client: redis.Redis, redis_url: str, sample_media: Path
+) -> None:
+    from services.common import registry
+    from services.events.service import EventsWorker
+    from services.events.settings import EventsSettings
+
+    events = EventsWorker(EventsSettings(redis_url=redis_url, instance="events-ui"), stop=threading.Event())
+    thread = threading.Thread(target=events.run, daemon=True)
+    thread.start()
+    try:
+        registry.add(redis_client, "hall", str(sample_media / "single_face.mp4"), mode="live", loop=True)
+        # a bucket closes when the first frame of the next 10 s arrives
+        deadline = time.monotonic() + 40
+        while not redis_client.zcard(keys.history("hall")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert redis_client.zcard(keys.history("hall")), "the events service wrote a 10 s bucket"
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(ui + "/")
+        page.get_by_role("tab", name="History").click()
+        page.wait_for_function(
+            "() => document.querySelector('#emo-history-cam input')?.value === 'hall'", timeout=20_000
+        )
+        page.wait_for_selector('#emo-history-chart svg .emo-area[data-label="happy"] polygon', timeout=30_000)
+        page.wait_for_selector("#emo-history-strips .emo-strip rect", timeout=20_000)
+        href = page.get_attribute("#emo-history-chart a.emo-history-csv", "href")
+        assert href == "/api/cameras/hall/history.csv?minutes=60"
+        page.get_by_text("5 minutes").click()
+        page.wait_for_selector('#emo-history-chart a[href$="minutes=5"]', timeout=20_000)
+        page.screenshot(path=str(ARTIFACTS / "ui_history.png"), full_page=True)
+    finally:
+        events.stop.set()
+        thread.join(10)
 
 
 def test_login_when_a_password_is_set(

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -307,3 +308,52 @@ def test_a_malformed_tracks_entry_is_dead_lettered_and_the_rest_go_on(
     assert stream_ids(redis_client) == EXPECTED
     ((_, dead),) = redis_client.xrange(keys.DEAD)
     assert dead[b"stream"] == keys.stream("tracks", CAM).encode() and dead[b"reason"]
+
+
+def test_history_buckets_of_a_live_camera_reach_the_api_and_outlive_the_ui(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from services.events.service import EventsWorker
+    from services.events.settings import EventsSettings
+    from services.ui.app import create_app
+    from services.ui.settings import UISettings
+
+    registry.add(redis_client, "lobby", "rtsp://127.0.0.1/lobby", mode="live")
+    start = (int(time.time() * 1000) - 60_000) // 10_000 * 10_000  # a minute ago, on a bucket boundary
+    for i in range(300):  # 30 s at 10 fps: three full buckets, sad for the first 5 s
+        label = "sad" if i < 50 else "happy"
+        msg = Tracks(
+            camera_id="lobby",
+            seq=i,
+            captured_ms=start + 100 * i,
+            frame_key="f",
+            size_wh=(640, 360),
+            tracks=(
+                Track(
+                    track_id=1, box_xyxy=(0, 0, 9, 9), label=label, confidence=0.9, raw_label=label, probs={}
+                ),
+            ),
+        )
+        redis_client.xadd(keys.stream("tracks", "lobby"), codec.encode(msg))  # type: ignore[arg-type]
+    settings = EventsSettings(redis_url=redis_url, instance="events-h", lease_ms=3000)
+    worker = EventsWorker(settings, stop=threading.Event())
+    worker.run(burst=True)
+    assert redis_client.zcard(keys.history("lobby")) == 2, "the third bucket is open while frames may come"
+    time.sleep(settings.end_after_s + 0.2)
+    worker.run(burst=True)  # the camera has been quiet for end_after_s: its last bucket closes
+    raw = redis_client.zrange(keys.history("lobby"), 0, -1, withscores=True)
+    assert [(json.loads(m)["counts"], int(s)) for m, s in raw] == [
+        ({"happy": 50, "sad": 50}, start),
+        ({"happy": 100}, start + 10_000),
+        ({"happy": 100}, start + 20_000),
+    ], "the last bucket too: the camera went quiet"
+    for _ in range(2):  # a restarted UI reads the same history
+        with TestClient(create_app(UISettings(redis_url=redis_url), redis_client)) as api:
+            doc = api.get("/api/cameras/lobby/history", params={"minutes": 5}).json()
+            assert [b["t"] for b in doc["buckets"]] == [start, start + 10_000, start + 20_000]
+            csv_text = api.get("/api/cameras/lobby/history.csv", params={"minutes": 5}).text
+            assert csv_text.splitlines()[1].endswith(f",{start},100,50,50")
+            assert api.get("/api/cameras/nobody/history").status_code == 404
+            assert api.get("/api/cameras/lobby/history", params={"minutes": 0}).status_code == 422

@@ -2,7 +2,8 @@
 
 :class:`FakePipeline` stands in for detector + classifier + tracker without a model: for every frame
 of every registered camera it writes a ``Tracks`` message with one face box, in the order frames come;
-``Skip`` and ``End`` pass through (with a tracker-like timeline document at the End). It exercises
+``Skip`` and ``End`` pass through (with a tracker-like timeline document at the End; a live camera gets
+the tracker's own live timeline, :class:`CameraTimeline`, written every second). It exercises
 everything the UI does with real Redis data and real frames, at no CPU cost. :func:`run_ingest` runs
 the real ingest service in a thread.
 """
@@ -21,6 +22,8 @@ from services.common import codec, keys, registry
 from services.common.schema import End, Frame, Skip, Track, Tracks
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
+from services.tracker.stage import TrackView
+from services.tracker.timeline import CameraTimeline
 from services.ui.app import create_app
 from services.ui.settings import UISettings
 from tests.support.wait import wait_for
@@ -45,6 +48,8 @@ class FakePipeline:
         self.frames = 0
         self._last: dict[str, bytes | str] = {}
         self._segments: dict[str, list[dict[str, object]]] = {}
+        self._timelines: dict[str, CameraTimeline] = {}
+        self._timeline_due: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="fake-pipeline", daemon=True)
 
     def __enter__(self) -> FakePipeline:
@@ -83,6 +88,14 @@ class FakePipeline:
                     self._last[cam] = entry_id
                     self._forward(cam, codec.decode(fields))
 
+    def _live_timeline(self, pipe: redis.client.Pipeline, cam: str, msg: Frame, t: Track) -> None:
+        tl = self._timelines.setdefault(cam, CameraTimeline(cam))
+        view = TrackView(t.track_id, t.box_xyxy, t.label, t.confidence, t.raw_label, dict(t.probs), 1, 0)
+        tl.record(msg.seq, msg.captured_ms, [view])
+        if msg.captured_ms >= self._timeline_due.get(cam, 0):
+            self._timeline_due[cam] = msg.captured_ms + 1000
+            pipe.set(keys.timeline(cam), tl.encode(), px=300_000)
+
     def _forward(self, cam: str, msg: object) -> None:
         out = keys.stream("tracks", cam)
         pipe = self.redis.pipeline(transaction=True)
@@ -97,6 +110,8 @@ class FakePipeline:
                 tracks=(self.track(msg),),
             )
             pipe.xadd(out, codec.encode(tracks), maxlen=2000, approximate=True)  # type: ignore[arg-type]
+            if msg.mode == "live":
+                self._live_timeline(pipe, cam, msg, tracks.tracks[0])
             segs = self._segments.setdefault(cam, [])
             if not segs:
                 segs.append({"label": tracks.tracks[0].label, "start_seq": msg.seq, "end_seq": msg.seq})

@@ -150,3 +150,20 @@ def test_a_track_that_comes_back_after_it_ended_goes_on_counting_its_events() ->
         "cam:1:track_started:2",
         "cam:1:track_ended:2",
     ], "never the same id for two events, across a checkpoint too"
+
+
+def test_history_counts_shown_labels_per_10_s_bucket_of_a_live_camera() -> None:
+    cam = CameraEvents(CAM, EventsConfig())
+    # 10 fps from t = 1000.0 s: seq 0-99 fill buckets 1000.0-1010.0 (faces 1 and 2), then 1010.0-1020.0
+    run(cam, [tracks(s, (1, "happy"), (2, "sad" if s < 50 else "happy")) for s in range(150)])
+    assert cam.take_closed() == [(1_000_000, {"happy": 150, "sad": 50})]
+    assert cam.take_closed() == [], "taken once"
+    restored = CameraEvents.from_json(cam.to_json(), EventsConfig())
+    assert (restored.bucket_ms, restored.bucket) == (1_010_000, {"happy": 100}), "the open bucket survives"
+    restored.flush(1_019_999)
+    assert restored.take_closed() == [], "still open"
+    restored.flush(1_020_000)  # the camera went quiet
+    assert restored.take_closed() == [(1_010_000, {"happy": 100})]
+    job = CameraEvents(CAM, EventsConfig())
+    run(job, [tracks(s, (1, "happy"), mode="file") for s in range(150)])
+    assert job.take_closed() == [] and job.bucket_ms == -1, "a file job has no live history"
