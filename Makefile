@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch comes first: facenet-pytorch 2.6.0 pins torch<2.3 and fer pulls TensorFlow, so both go in with
-# --no-deps afterwards (they work with these versions; see README "Installation notes").
+# --no-deps at the end (they work with these versions; see README "Installation notes"), and
+# scripts/check_install.py runs pip check without those two known overrides.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 NODEPS ?= facenet-pytorch==2.6.0 fer==25.10.3
 PORT ?= 7860
@@ -14,8 +15,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet --no-deps $(NODEPS)
 	$(PY) -m pip install --quiet -e '.[all,test]'
+	# last, so that no resolver run sees their pins (it would print ERROR lines about them)
+	$(PY) -m pip install --quiet --no-deps $(NODEPS)
+	$(PY) scripts/check_install.py
 	touch $@
 
 install: $(VENV)/.installed

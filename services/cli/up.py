@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 
 from services.cli.samples import DEMO_CAMERAS, ensure_samples
 from services.cli.settings import CliSettings
 from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
-from services.common import registry
+from services.common import codec, keys, registry
+from services.common.schema import Tracks
 from services.common.sources import source_loops
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,32 @@ def parse_sources(items: list[str]) -> dict[str, str]:
     return sources
 
 
+def first_annotated(client: redis.Redis, cameras: list[str]) -> str | None:
+    """The first of ``cameras`` whose tracks stream holds a frame with a face, or None."""
+    for camera_id in cameras:
+        for _, fields in client.xrevrange(keys.stream("tracks", camera_id), count=20) or []:
+            msg = codec.decode(fields or {})
+            if isinstance(msg, Tracks) and msg.tracks:
+                return camera_id
+    return None
+
+
+def report_first_frame(
+    client: redis.Redis, cameras: list[str], started: float, timeout_s: float = 600
+) -> None:
+    """Print how long it took from the command to the first annotated frame (a face with its label)."""
+    while time.monotonic() - started < timeout_s:
+        try:
+            camera_id = first_annotated(client, cameras)
+        except (redis.RedisError, codec.SchemaError):
+            camera_id = None
+        if camera_id is not None:
+            took = time.monotonic() - started
+            print(f"emostream: first annotated frame after {took:.1f} s (camera {camera_id})", flush=True)
+            return
+        time.sleep(0.5)
+
+
 def up(
     port: int,
     sources: dict[str, str],
@@ -40,6 +68,7 @@ def up(
     The embedded Redis keeps its data in ``EMOSTREAM_DATA_DIR/redis``: cameras added at run time and
     unfinished video jobs come back with the next ``up``.
     """
+    started = time.monotonic()
     settings = CliSettings()
     env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_HOST": host, **model_env(model)}
     try:
@@ -55,6 +84,9 @@ def up(
                     registry.add(client, name, uri, mode="live", loop=source_loops(uri))
                 where = "embedded redis" if running.embedded else f"redis at {running.redis_url}"
                 print(f"emostream: {where}; dashboard on http://{host}:{port}/ ; Ctrl-C stops", flush=True)
+                threading.Thread(
+                    target=report_first_frame, args=(client, list(sources), started), daemon=True
+                ).start()
                 threading.Event().wait()
     except Interrupted:
         print("emostream: stopping", flush=True)

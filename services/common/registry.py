@@ -11,7 +11,8 @@ from services.common import keys
 from services.common.schema import Mode
 from services.common.sources import SourceError, check_uri
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_NAME = re.compile(NAME_PATTERN)
 
 
 class CameraError(ValueError):

@@ -58,10 +58,15 @@ def parse_uri(uri: str) -> SourceSpec:
     return SourceSpec("folder" if is_dir else "file", path)
 
 
+#: what :func:`check_uri` accepts, as a regular expression: no control character, not only spaces
+URI_PATTERN = r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$"
+
+
 def check_uri(uri: str) -> str:
     """``uri`` unchanged when it may be registered; raises :class:`SourceError` saying why otherwise:
-    empty, longer than :data:`MAX_URI_CHARS`, or holding a NUL or another control character."""
-    if not uri.strip():
+    empty (or only spaces), longer than :data:`MAX_URI_CHARS`, or holding a NUL or another control
+    character. :data:`URI_PATTERN` says the same as a regular expression (the REST API's schema)."""
+    if not uri.strip(" "):
         raise SourceError("camera uri must not be empty")
     if len(uri) > MAX_URI_CHARS:
         raise SourceError(f"camera uri is {len(uri)} characters, over the limit of {MAX_URI_CHARS}")

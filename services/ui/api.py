@@ -12,11 +12,11 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, WebSocke
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.datastructures import UploadFile
 
 from services.common import health, keys, registry
-from services.common.sources import MAX_URI_CHARS, source_loops
+from services.common.sources import MAX_URI_CHARS, URI_PATTERN, SourceError, check_uri, source_loops
 from services.ui import framesocket, history, mjpeg
 from services.ui.events import EventLog, event_json
 from services.ui.job_manager import FILES, JobManager, UploadError
@@ -31,16 +31,62 @@ log = logging.getLogger(__name__)
 class CameraIn(BaseModel):
     """Body of ``POST /api/cameras``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "replace": 0 is not a boolean
 
-    name: str = Field(description="1-64 of letters, digits, '_', '.', '-'")
+    # the patterns are in the schema, so a client can check before sending; the validators answer in words
+    name: str = Field(
+        json_schema_extra={"pattern": registry.NAME_PATTERN},
+        description="1-64 of letters, digits, '_', '.', '-', starting with a letter or digit",
+    )
     uri: str = Field(
         max_length=MAX_URI_CHARS,
+        json_schema_extra={"pattern": URI_PATTERN},
         description="rtsp://, http(s):// MJPEG, a webcam index, or a video file path",
     )
     mode: Literal["live", "file"] = "live"
     loop: bool | None = Field(None, description="replay a file source forever (default: true for files)")
     replace: bool = Field(False, description="replace a camera of the same name instead of refusing")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return registry.validate_name(value)  # CameraError is a ValueError: a 422 naming the rule
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        try:
+            return check_uri(value)
+        except SourceError as exc:
+            raise ValueError(str(exc)) from None  # a 422 naming the rule
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what went wrong, in words."""
+
+    detail: str
+
+
+_WHY = {
+    400: "the request is well formed but refused (the reason is in detail)",
+    404: "no such camera, job or file",
+    409: "a camera of that name exists",
+    413: "the upload is over the size limit",
+    415: "the upload is not a video that can be read",
+    422: "the request is not what the route takes",
+    502: "what Redis holds for it is not valid",
+    503: "Redis is unavailable (retry after Retry-After seconds)",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of these error codes (503 on every route: Redis may be away)."""
+    return {code: {"model": ErrorBody, "description": _WHY[code]} for code in sorted({*codes, 503})}
+
+
+def content(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
+    """A 200 answer that is not JSON, declared with its media type."""
+    return {200: {"description": description, "content": {media_type: {}}}}
 
 
 def build_router(
@@ -54,7 +100,7 @@ def build_router(
     pipeline_registry = CollectorRegistry(auto_describe=False)
     pipeline_registry.register(PipelineCollector(lambda: state.pipeline))
 
-    @router.get("/healthz")
+    @router.get("/healthz", responses=errors())
     def healthz() -> JSONResponse:
         try:
             client.ping()
@@ -72,7 +118,7 @@ def build_router(
             }
         )
 
-    @router.get("/api/cameras")
+    @router.get("/api/cameras", responses=errors())
     def list_cameras() -> list[dict[str, Any]]:
         """From the shared reader (:class:`LiveState`): Redis load does not grow with API clients."""
         if state.redis_error:
@@ -80,7 +126,7 @@ def build_router(
         now = now_ms()
         return [camera_json(v.camera, v.tracks, now) for v in state.views()]
 
-    @router.post("/api/cameras", status_code=201)
+    @router.post("/api/cameras", status_code=201, responses=errors(400, 409))
     def add_camera(body: CameraIn) -> dict[str, Any]:
         if not body.replace and registry.get(client, body.name) is not None:
             raise HTTPException(409, f"camera {body.name!r} exists; remove it first or send replace=true")
@@ -88,12 +134,12 @@ def build_router(
         try:
             camera = registry.add(client, body.name, body.uri, mode=body.mode, loop=loop)
         except registry.CameraError as exc:
-            raise HTTPException(422, str(exc)) from exc
+            raise HTTPException(400, str(exc)) from exc
         log.info("camera added name=%s uri=%s mode=%s loop=%s", body.name, body.uri, body.mode, loop)
         state.refresh()  # the next GET /api/cameras lists it
         return camera_json(camera, None, now_ms())
 
-    @router.delete("/api/cameras/{name}", status_code=204)
+    @router.delete("/api/cameras/{name}", status_code=204, responses=errors(404))
     def remove_camera(name: str) -> Response:
         if not registry.remove(client, name):
             raise HTTPException(404, f"no camera named {name!r}")
@@ -101,15 +147,21 @@ def build_router(
         state.refresh()
         return Response(status_code=204)
 
-    @router.get("/api/cameras/{name}/timeline")
+    @router.get(
+        "/api/cameras/{name}/timeline",
+        responses={
+            **content("application/json", "the timeline JSON (docs/tracking.md, Timelines)"),
+            **errors(404, 502),
+        },
+    )
     def camera_timeline(name: str) -> Response:
-        """The tracker's per-track emotion timeline of the camera (JSON as the tracker writes it)."""
+        """The tracker's per-track emotion timeline of the camera (JSON as the tracker writes it); a camera
+        the tracker has written none for yet has an empty one."""
         raw = client.get(keys.timeline(name))
         if raw is None:
-            known = registry.get(client, name) is not None
-            raise HTTPException(
-                404, f"no timeline yet for camera {name!r}" if known else f"no camera named {name!r}"
-            )
+            if registry.get(client, name) is None:
+                raise HTTPException(404, f"no camera named {name!r}")
+            return JSONResponse({"camera_id": name, "version": 1, "tracks": []})
         try:
             json.loads(raw)
         except ValueError as exc:
@@ -118,7 +170,7 @@ def build_router(
 
     events = event_log or EventLog(client)
 
-    @router.get("/api/events")
+    @router.get("/api/events", responses=errors())
     def list_events(
         camera: str | None = Query(None, description="only this camera's events"),
         limit: int = Query(50, ge=1, le=500, description="at most this many, newest first"),
@@ -130,7 +182,7 @@ def build_router(
         if registry.get(client, name) is None and not client.exists(keys.history(name)):
             raise HTTPException(404, f"no camera named {name!r}")
 
-    @router.get("/api/cameras/{name}/history")
+    @router.get("/api/cameras/{name}/history", responses=errors(404))
     def camera_history(
         name: str, minutes: float = Query(60, gt=0, le=7 * 24 * 60, description="how far back")
     ) -> dict[str, Any]:
@@ -143,7 +195,10 @@ def build_router(
             "buckets": [{"t": t, "counts": c} for t, c in buckets],
         }
 
-    @router.get("/api/cameras/{name}/history.csv")
+    @router.get(
+        "/api/cameras/{name}/history.csv",
+        responses={**content("text/csv", "one row per 10 s"), **errors(404)},
+    )
     def camera_history_csv(
         name: str, minutes: float = Query(60, gt=0, le=7 * 24 * 60, description="how far back")
     ) -> Response:
@@ -152,7 +207,25 @@ def build_router(
         headers = {"Content-Disposition": f'attachment; filename="{name}-history.csv"'}
         return Response(body, media_type="text/csv", headers=headers)
 
-    @router.post("/api/jobs", status_code=202)
+    @router.post(
+        "/api/jobs",
+        status_code=202,
+        responses=errors(400, 413, 415, 422),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                            "required": ["file"],
+                        }
+                    }
+                },
+            }
+        },
+    )
     async def create_job(request: Request) -> dict[str, Any]:
         """Multipart upload (field ``file``) of a video -> a file job; refused past the size limit (413)
         or when it is not a readable video (415)."""
@@ -174,18 +247,27 @@ def build_router(
         jobs.start(job)
         return {"id": job.id, **job.json()}
 
-    @router.get("/api/jobs")
+    @router.get("/api/jobs", responses=errors())
     def list_jobs() -> list[dict[str, Any]]:
         return [job.json() for job in jobs.all()]
 
-    @router.get("/api/jobs/{job_id}")
+    @router.get("/api/jobs/{job_id}", responses=errors(404))
     def get_job(job_id: str) -> dict[str, Any]:
         job = jobs.get(job_id)
         if job is None:
             raise HTTPException(404, f"no job {job_id!r}")
         return job.json()
 
-    @router.get("/api/jobs/{job_id}/files/{name}")
+    @router.get(
+        "/api/jobs/{job_id}/files/{name}",
+        responses={
+            200: {
+                "description": "the file",
+                "content": {media: {} for media in sorted(set(FILES.values()))},
+            },
+            **errors(404),
+        },
+    )
     def job_file(job_id: str, name: str) -> FileResponse:
         job = jobs.get(job_id)
         if job is None:
@@ -196,7 +278,10 @@ def build_router(
             raise HTTPException(404, f"job {job_id} has no {name} (status {job.status})")
         return FileResponse(Path(job.out) / name, media_type=FILES[name], filename=name)
 
-    @router.get("/video/{name}.mjpg")
+    @router.get(
+        "/video/{name}.mjpg",
+        responses={**content(mjpeg.MEDIA_TYPE, "annotated frames, for ever (MJPEG)"), **errors(404)},
+    )
     def video(name: str) -> StreamingResponse:
         if state.get(name) is None and registry.get(client, name) is None:
             raise HTTPException(404, f"no camera named {name!r}")
@@ -211,14 +296,17 @@ def build_router(
         """Every camera's annotated frames over one socket (what the dashboard's tiles show)."""
         await framesocket.serve(ws, state, settings.mjpeg_fps)
 
-    @router.get("/snapshot/{name}.jpg")
+    @router.get(
+        "/snapshot/{name}.jpg",
+        responses={**content("image/jpeg", "the newest annotated frame"), **errors(404)},
+    )
     def snapshot(name: str) -> Response:
         view = state.get(name)
         if view is None or view.jpeg is None:
             raise HTTPException(404, f"no frame yet for camera {name!r}")
         return Response(view.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    @router.get("/metrics")
+    @router.get("/metrics", responses=content(CONTENT_TYPE_LATEST, "Prometheus text format"))
     def prometheus() -> Response:
         """The UI's own metrics and the pipeline's (services' counters, stage latency, group lag)."""
         body = generate_latest() + generate_latest(pipeline_registry)

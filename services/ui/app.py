@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.worker import redis_client
 from services.ui.api import build_router
@@ -18,6 +20,26 @@ from services.ui.job_manager import JobManager
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
 from services.ui.webcam import WebcamHub
+
+
+class MethodNotAllowed:
+    """405 with ``Allow`` for a method that a REST route does not take. Without it, the dashboard mounted at
+    ``/`` would answer such a request (``TRACE /api/cameras``) with its own 404."""
+
+    def __init__(self, app: ASGIApp, routes: list[APIRoute]) -> None:
+        self.app = app
+        self.routes = [(r.path_regex, set(r.methods or ())) for r in routes]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            method, path = scope["method"], scope["path"]
+            allowed: set[str] = set().union(*(m for rx, m in self.routes if rx.match(path)))
+            if allowed and method not in allowed and not (method == "HEAD" and "GET" in allowed):
+                body = {"detail": f"{method} is not allowed on {path}; it takes {', '.join(sorted(allowed))}"}
+                answer = JSONResponse(body, status_code=405, headers={"Allow": ", ".join(sorted(allowed))})
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:
@@ -69,7 +91,9 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     app.state.jobs = jobs
     app.state.webcam = webcam
     event_log = EventLog(client)
-    app.include_router(build_router(settings, client, state, jobs, event_log))
+    router = build_router(settings, client, state, jobs, event_log)
+    app.include_router(router)
+    app.add_middleware(MethodNotAllowed, routes=[r for r in router.routes if isinstance(r, APIRoute)])
     demo = build_dashboard(client, state, jobs, webcam, settings.push_hz, event_log)
     mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
     if settings.ui_password:

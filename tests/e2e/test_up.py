@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -94,7 +95,11 @@ def test_up_runs_the_stack_and_stops_cleanly(sample_media: Path, tmp_path: Path)
         health = get_json(f"http://127.0.0.1:{port}/healthz")
         assert isinstance(health, dict) and health["status"] == "ok"
         running = {name.split(":")[0] for name in health["services"]}
-        assert running >= {"ingest", "detector", "classifier", "tracker", "ui"}
+        assert running >= {"ingest", "detector", "classifier", "tracker", "events", "ui"}
+        wait_for(lambda: "first annotated frame after" in (tmp_path / "up.log").read_text(), 30, "the report")
+        assert re.search(
+            r"first annotated frame after \d+\.\d s \(camera cam1\)", (tmp_path / "up.log").read_text()
+        )
 
         # each replica beats once its own MTCNN has loaded: one may serve frames before the other is up
         def detectors() -> list[str]:
@@ -106,7 +111,7 @@ def test_up_runs_the_stack_and_stops_cleanly(sample_media: Path, tmp_path: Path)
         assert len(detectors()) == 2, f"--replicas detector=2 runs two detectors: {detectors()}"
 
         children = descendants(proc.pid)
-        assert len(children) >= 7, "five services, a second detector and the embedded redis-server"
+        assert len(children) >= 8, "six services, a second detector and the embedded redis-server"
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(25)

@@ -50,7 +50,7 @@ def test_camera_timeline(redis_client: redis.Redis, redis_url: str, tmp_path: Pa
         assert "no camera named" in api.get("/api/cameras/ghost/timeline").json()["detail"]
         registry.add(redis_client, "cam1", "/v.mp4", loop=True)
         resp = api.get("/api/cameras/cam1/timeline")
-        assert resp.status_code == 404 and "no timeline yet" in resp.json()["detail"]
+        assert resp.status_code == 200 and resp.json() == {"camera_id": "cam1", "version": 1, "tracks": []}
         doc = {"camera_id": "cam1", "tracks": {"3": [{"label": "happy", "start_seq": 0, "end_seq": 9}]}}
         redis_client.set(keys.timeline("cam1"), json.dumps(doc))
         resp = api.get("/api/cameras/cam1/timeline")
@@ -169,7 +169,7 @@ def test_unreachable_camera_shows_an_error_and_is_retried(
 def test_bad_camera_names(redis_client: redis.Redis, redis_url: str, tmp_path: Path, name: str) -> None:
     with make_app(redis_client, redis_url, tmp_path) as api:
         resp = api.post("/api/cameras", json={"name": name, "uri": "/v.mp4"})
-        assert resp.status_code == 422 and "must be 1-64" in resp.json()["detail"]
+        assert resp.status_code == 422 and "must be 1-64" in str(resp.json()["detail"]), "the rule, named"
         assert api.get(f"/video/{name}.mjpg").status_code == 404
         assert api.delete(f"/api/cameras/{name}").status_code in (404, 405)
 
