@@ -3,8 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch comes first: facenet-pytorch 2.6.0 pins torch<2.3 and fer pulls TensorFlow, so both go in with
-# --no-deps at the end (they work with these versions; see README "Installation notes"), and
-# scripts/check_install.py runs pip check without those two known overrides.
+# --no-deps at the end, where no resolver run sees their pins and complains (they work with these
+# versions; see README "Installation notes"); scripts/check_install.py runs pip check without them.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 NODEPS ?= facenet-pytorch==2.6.0 fer==25.10.3
 PORT ?= 7860
@@ -16,7 +16,6 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[all,test]'
-	# last, so that no resolver run sees their pins (it would print ERROR lines about them)
 	$(PY) -m pip install --quiet --no-deps $(NODEPS)
 	$(PY) scripts/check_install.py
 	touch $@

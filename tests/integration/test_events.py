@@ -5,33 +5,23 @@ a valid signature; a dead or refusing receiver is dead-lettered without holding 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
-import paho.mqtt.client as mqtt
 import pytest
 import redis
-from paho.mqtt.enums import CallbackAPIVersion
 
 from services.common import codec, keys, registry
-from services.common.schema import Event, Track, Tracks
-from services.events.deliver import signature
+from services.common.schema import Track, Tracks
+from tests.support.events import Receiver, Subscriber, start_events, stream_ids
 from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
 CAM = "cam-ev"
-SECRET = "s3cret"
 
 
 def tracks_message(seq: int, faces: list[tuple[int, str]]) -> Tracks:
@@ -86,99 +76,9 @@ def publish(client: redis.Redis, messages: list[Tracks]) -> None:
         client.xadd(keys.stream("tracks", CAM), codec.encode(m))
 
 
-class Receiver:
-    """An HTTP receiver that answers 503 to the first ``fail_first`` requests of each event id (then 200),
-    or always ``status``; it records each request it accepted, with a verdict on its signature."""
-
-    def __init__(self, fail_first: int = 0, status: int = 200) -> None:
-        self.accepted: list[dict[str, Any]] = []
-        self.tries: Counter[str] = Counter()
-        self.fail_first, self.status = fail_first, status
-        receiver = self
-
-        class Handle(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                event_id = self.headers["X-Emostream-Id"]
-                receiver.tries[event_id] += 1
-                if receiver.status != 200 or receiver.tries[event_id] <= receiver.fail_first:
-                    self.send_response(receiver.status if receiver.status != 200 else 503)
-                    self.end_headers()
-                    return
-                expected = signature(SECRET, self.headers["X-Emostream-Timestamp"], body)
-                doc = json.loads(body)
-                doc["signed"] = self.headers.get("X-Emostream-Signature") == expected
-                doc["header_id"] = event_id
-                receiver.accepted.append(doc)
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handle)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-
-
-class Subscriber:
-    """A real MQTT client subscribed to everything emostream publishes."""
-
-    def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self.events: list[dict[str, Any]] = []
-        self.retained: dict[str, Any] = {}
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2)
-        self.client.on_message = self._on_message
-        self.client.connect(parts.hostname or "", parts.port or 1883)
-        self.client.subscribe("emostream/#", qos=1)
-        self.client.subscribe("homeassistant/#", qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-        doc = json.loads(msg.payload)
-        if msg.topic.endswith("/events"):
-            self.events.append(doc)
-        else:
-            self.retained[msg.topic] = doc
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
-def start_events(redis_url: str, **env: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.events"],
-        env={
-            **os.environ,
-            "EMOSTREAM_REDIS_URL": redis_url,
-            "EMOSTREAM_INSTANCE": "events-1",
-            "EMOSTREAM_LEASE_MS": "3000",
-            "EMOSTREAM_LOG_LEVEL": os.environ.get("EMOSTREAM_TEST_LOG_LEVEL", "WARNING"),
-            "EMOSTREAM_HELD_LABELS": '["angry"]',
-            "EMOSTREAM_WEBHOOK_SECRET": SECRET,
-            "EMOSTREAM_WEBHOOK_BACKOFF_S": "0.05",
-            **env,
-        },
-    )
-
-
 def applied(client: redis.Redis) -> int:
     raw = client.get(keys.events_state(CAM))
     return int(json.loads(raw)["applied_seq"]) if raw else -1
-
-
-def stream_ids(client: redis.Redis) -> list[str]:
-    out = []
-    for _, fields in client.xrange(keys.EVENTS):
-        event = codec.decode(fields)
-        assert isinstance(event, Event)
-        out.append(event.event_id)
-    return out
 
 
 @pytest.fixture()
