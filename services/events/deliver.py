@@ -188,6 +188,7 @@ class Deliverer:
         self.redis = client
         self.sink = sink
         self.group = f"sink:{sink.name}"
+        self.kind = sink.name.split(":")[0]  # webhook, mqtt: the prefix of its counters
         self.consumer = instance
         self.attempts = attempts
         self.backoff_s = backoff_s
@@ -253,10 +254,10 @@ class Deliverer:
                 break
             except Exception as exc:  # noqa: BLE001 - any failure of the receiver is retried
                 reason = f"{type(exc).__name__}: {exc}"
-                self.stats[f"{self.sink.name.split(':')[0]}_retries"] += 1
+                self.stats[f"{self.kind}_retries"] += 1
                 continue
             self.redis.xack(keys.EVENTS, self.group, eid)
-            self.stats[f"{self.sink.name.split(':')[0]}_sent"] += 1
+            self.stats[f"{self.kind}_sent"] += 1
             return
         self._dead(eid, event.event_id, reason)
 
@@ -271,7 +272,7 @@ class Deliverer:
             )
             pipe.xack(keys.EVENTS, self.group, eid)
             pipe.execute()
-        self.stats[f"{self.sink.name.split(':')[0]}_dead"] += 1
+        self.stats[f"{self.kind}_dead"] += 1
 
 
 def sinks_of(settings: EventsSettings) -> list[Sink]:

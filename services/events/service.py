@@ -95,8 +95,8 @@ class EventsHandler:
         changed = set()
         quiet_ms = self.config.end_after_s * 1000
         for camera_id, cam in self.cameras.items():
-            if cam.mode != "live" or now_ms - self.heard_ms.setdefault(camera_id, now_ms) < quiet_ms:
-                continue
+            if now_ms - self.heard_ms.setdefault(camera_id, now_ms) < quiet_ms:
+                continue  # (a file job's camera: expire and flush do nothing for it)
             events = cam.expire(now_ms) if cam.tracks else []
             cam.flush(now_ms)
             if events or cam.closed:

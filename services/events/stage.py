@@ -91,16 +91,17 @@ class CameraEvents:
         out: list[Event] = []
         if isinstance(msg, End):
             return self._end(list(self.tracks.values()), msg.seq, msg.captured_ms, msg.mode)
+        seen: set[int] = set()
         if isinstance(msg, Tracks):
             for t in msg.tracks:
                 out += self._seen(t.track_id, t.label, t.confidence, t.box_xyxy, msg)
+                seen.add(t.track_id)
             if msg.mode == "live":
                 self._count(msg)
         gone = [
             s
             for s in self.tracks.values()
-            if msg.captured_ms - s.last_ms > self.config.end_after_s * 1000
-            and (not isinstance(msg, Tracks) or s.track_id not in {t.track_id for t in msg.tracks})
+            if msg.captured_ms - s.last_ms > self.config.end_after_s * 1000 and s.track_id not in seen
         ]
         return out + self._end(gone, msg.seq, msg.captured_ms, msg.mode)
 

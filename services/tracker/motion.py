@@ -82,7 +82,7 @@ class BoxKalman:
         ``steps`` frames ago; instead of one long prediction, walk a virtual track from the last observed
         box to ``box`` in ``steps`` equal steps, correcting at each, so the velocity matches what was
         observed across the gap rather than what was guessed during it."""
-        last = cxcywh_to_xyxy(self.mean)
+        last = self.box()
         state = self
         for k in range(1, steps + 1):
             w = k / steps

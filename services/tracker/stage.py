@@ -21,7 +21,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 from scipy.optimize import linear_sum_assignment
 
-from services.common.appearance import Vector, unpack
+from services.common.appearance import Vector, similarity, unpack
 from services.tracker.association import BoxXYXY, associate_gated, centre_distance_matrix, iou_matrix
 from services.tracker.checkpoint import TrackerState, TrackState
 from services.tracker.motion import BoxKalman
@@ -149,20 +149,16 @@ class _Track:
     lost: bool = False  # unseen for more than max_age_frames, kept for re-identification
     pending: bool = False  # new while others were lost: held back until it is known not to be one of them
 
-    def predicted_box(self, seq: int, motion: Motion) -> BoxXYXY:
-        if motion == "none":
-            return self.last_box_xyxy
-        return self.kalman.predicted(seq - self.last_seq).box()
-
-    def gate(self, seq: int, config: TrackerConfig) -> float:
-        """How far (face heights) a face may be from the prediction and still match: ``max_centre_dist``,
-        or three standard deviations of the predicted centre when the motion is that uncertain (a young
-        track whose speed is unknown, or a long gap)."""
+    def predicted(self, seq: int, config: TrackerConfig) -> tuple[BoxXYXY, float]:
+        """Where the face should be at ``seq`` (its last box with ``motion="none"``), and how far (face
+        heights) a face may be from there and still match: ``max_centre_dist``, or three standard
+        deviations of the predicted centre when the motion is that uncertain (a young track whose speed
+        is unknown, or a long gap). One Kalman prediction for both."""
         if config.motion == "none":
-            return config.max_centre_dist
+            return self.last_box_xyxy, config.max_centre_dist
         pred = self.kalman.predicted(seq - self.last_seq)
         std = float(np.sqrt(pred.cov[0, 0] + pred.cov[1, 1]))
-        return max(config.max_centre_dist, 3.0 * std / max(float(pred.mean[3]), 1.0))
+        return pred.box(), max(config.max_centre_dist, 3.0 * std / max(float(pred.mean[3]), 1.0))
 
     def view(self, seq: int) -> TrackView:
         shown = self.labels.shown
@@ -268,12 +264,13 @@ class CameraTracker:
             track.euro = OneEuroBox(box)
             track.box_xyxy = box
         else:
-            height_ratio = _height(box) / _height(track.kalman.predicted(dt).box())
+            prior = track.kalman.predicted(dt)
+            height_ratio = _height(box) / _height(prior.box())
             noise = 1.0 if 0.75 <= height_ratio <= 1.33 else 10.0  # a doubtful box moves the state less
             if dt > 1 and cfg.motion == "kalman":
                 track.kalman = track.kalman.reupdated(dt, box, noise)
             else:
-                track.kalman = track.kalman.predicted(dt).corrected(box, noise)
+                track.kalman = prior.corrected(box, noise)
             if cfg.box_filter == "ema":
                 track.box_xyxy = ema_box(track.box_xyxy, box, cfg.box_alpha)
             else:
@@ -315,13 +312,13 @@ class CameraTracker:
             if not free:
                 break
             members = levels[level]
-            predicted = [self._tracks[i].predicted_box(seq, cfg.motion) for i in members]
+            predicted = [self._tracks[i].predicted(seq, cfg) for i in members]
             sims = _similarities([self._tracks[i].appearance for i in members], [looks[d] for d in free])
             found, _, left = associate_gated(
-                predicted,
+                [box for box, _ in predicted],
                 [boxes[d] for d in free],
                 cfg.iou_threshold,
-                [self._tracks[i].gate(seq, cfg) for i in members],
+                [gate for _, gate in predicted],
                 cfg.centre_weight,
                 forbidden=sims < cfg.motion_min_similarity if level > 1 else None,
                 extra_cost=cfg.appearance_weight * (1.0 - sims),
@@ -473,7 +470,7 @@ def _similarities(tracks: Sequence[Vector | None], faces: Sequence[Vector | None
     for i, a in enumerate(tracks):
         for j, b in enumerate(faces):
             if a is not None and b is not None and a.shape == b.shape:
-                out[i, j] = float(a @ b)
+                out[i, j] = similarity(a, b)
     return out
 
 
@@ -527,6 +524,6 @@ def _track_from_state(d: TrackState, lost: bool = False) -> _Track:
         kalman=BoxKalman.from_state(d.kalman) if d.kalman else BoxKalman.start(d.last_box_xyxy),
         euro=OneEuroBox.from_state(d.euro) if d.euro else OneEuroBox(d.box_xyxy),
         appearance=np.asarray(d.appearance, np.float32) if d.appearance else None,
-        last_ms=d.last_ms if d.last_ms is not None else d.last_seq * 40,
+        last_ms=_time_of(d.last_seq, d.last_ms),
         lost=lost,
     )
