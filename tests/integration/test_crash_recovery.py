@@ -72,7 +72,10 @@ def test_ingest_resumes_a_file_job_where_it_stopped(redis_client: redis.Redis, s
     video = sample_media / "single_face.mp4"  # 72 frames
     registry.add(redis_client, "job", str(video), mode="file")
     settings = IngestSettings(redis_url="redis://unused", file_high_water=10_000)
-    first = CameraReader(redis_client, settings, registry.get(redis_client, "job"))  # type: ignore[arg-type]
+    # the first reader pauses at 26 frames (no detector drains them), so it is stopped mid-job however
+    # fast this machine reads the file: at full speed it could reach the End before the stop
+    paused = IngestSettings(redis_url="redis://unused", file_high_water=25)
+    first = CameraReader(redis_client, paused, registry.get(redis_client, "job"))  # type: ignore[arg-type]
     thread = threading.Thread(target=first.run, daemon=True)
     thread.start()
     wait_for(lambda: redis_client.xlen(keys.stream("frames", "job")) >= 20, 30, "20 frames read")
