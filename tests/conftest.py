@@ -59,6 +59,29 @@ def mqtt_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(10)
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real 3-master Redis Cluster of the session's own (``tests.support.redis_cluster``), with the
+    services' ACL users and no anonymous access."""
+    from tests.support.redis_cluster import Cluster
+
+    cluster = Cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture()
+def cluster_env(redis_cluster: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The environment of a process on ``redis_cluster`` (as admin), for this test and its children; the
+    key layout of this process goes back to a single Redis's afterwards."""
+    from services.common import keys
+
+    monkeypatch.setenv("EMOSTREAM_REDIS_URL", redis_cluster.url)  # type: ignore[attr-defined]
+    monkeypatch.setenv("EMOSTREAM_REDIS_CLUSTER", "1")
+    yield redis_cluster
+    keys.configure(0)
+
+
 @pytest.fixture()
 def redis_client(redis_url: str) -> Iterator[object]:
     import redis

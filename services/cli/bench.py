@@ -376,11 +376,11 @@ def pipeline_files(
     replicas: dict[str, int],
     device: str = "cpu",
 ) -> FileRun:
-    import redis
 
     from services.cli.analyze import new_jobs, run_jobs
     from services.cli.stack import PIPELINE, stack
     from services.common import health
+    from services.common.connect import connect
 
     jobs = new_jobs(list(videos), out_dir)
     with stack(PIPELINE, env=pipeline_env(name, backend, device), redis_url="", replicas=replicas) as running:
@@ -391,7 +391,7 @@ def pipeline_files(
         seconds = time.perf_counter() - t0
         cpu = cpu_seconds(pids) + time.process_time() - cpu0
         time.sleep(1.5)  # one more health beat: the counters of the last frames
-        instances = health.instances(redis.Redis.from_url(running.redis_url))
+        instances = health.instances(connect(url=running.redis_url))
     if errors:
         raise RuntimeError(f"pipeline job failed: {'; '.join(errors.values())}")
     stages, batches, faces = stage_figures(instances)
@@ -409,17 +409,17 @@ def pipeline_live(
     replicas: dict[str, int],
     device: str = "cpu",
 ) -> LiveRun:
-    import redis
 
     from services.cli.stack import PIPELINE, stack
     from services.common import codec, keys, registry
+    from services.common.connect import connect
     from services.common.schema import Tracks
 
     env = {**pipeline_env(name, backend, device), "EMOSTREAM_LIVE_FPS_CAP": str(fps)}
     cams = {f"cam{i + 1}": uri for i, uri in enumerate(uris)}
     with stack(PIPELINE, env=env, redis_url="", replicas=replicas) as running:
         running.wait_healthy(300)
-        client = redis.Redis.from_url(running.redis_url)
+        client = connect(url=running.redis_url)
         for cam, uri in cams.items():
             registry.add(client, cam, str(uri), mode="live", loop=True)
         last_id = {keys.stream("tracks", c): "0-0" for c in cams}

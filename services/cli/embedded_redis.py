@@ -21,6 +21,8 @@ from typing import IO
 
 import redis
 
+from services.cli import acl
+
 log = logging.getLogger(__name__)
 
 
@@ -59,12 +61,20 @@ class EmbeddedRedis:
     ``data_dir``: where the append-only file lives; it survives :meth:`stop` (None: a temporary
     directory, removed by :meth:`stop`). A data directory is locked while a server uses it, so two stacks
     never share one. ``password``: required of clients when not empty (it is part of :attr:`url`).
+    ``users``: ACL users (``services.cli.acl``) and their passwords, e.g. one per service.
     Raises RuntimeError when the server does not start or the data directory is in use.
     """
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None, password: str = "") -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        password: str = "",
+        users: dict[str, str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.password = password
+        self.users = users or {}
         auth = f":{password}@" if password else ""
         self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="emostream-redis-")
@@ -101,19 +111,21 @@ class EmbeddedRedis:
         setpriv = shutil.which("setpriv")
         if setpriv:  # util-linux: the server gets SIGTERM if this process dies, even by SIGKILL
             args = [setpriv, "--pdeathsig", "TERM", *args]
-        if self.password:
-            # through a config on stdin, so the password never shows in the process list
+        config = [f"requirepass {self.password}"] if self.password else []
+        config += [f"user {u} {' '.join(acl.rules(u, p)[1:])}" for u, p in self.users.items()]
+        if config:
+            # through a config on stdin, so no password ever shows in the process list
             args.insert(args.index("--port"), "-")
         self.proc = subprocess.Popen(
             args,
-            stdin=subprocess.PIPE if self.password else subprocess.DEVNULL,
+            stdin=subprocess.PIPE if config else subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C to the terminal must not stop Redis before the services
         )
-        if self.password:
+        if config:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(f"requirepass {self.password}\n".encode())
+            self.proc.stdin.write("".join(f"{line}\n" for line in config).encode())
             self.proc.stdin.close()
         client = redis.Redis(port=self.port, password=self.password or None)
         deadline = time.monotonic() + 30

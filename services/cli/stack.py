@@ -23,10 +23,12 @@ from types import FrameType
 
 import redis
 
+from services.cli import acl
 from services.cli.embedded_redis import EmbeddedRedis, new_password
 from services.cli.settings import CliSettings
 from services.cli.supervisor import Supervisor
 from services.common import health
+from services.common.connect import connect
 from services.common.lifecycle import Backoff
 
 log = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ class Stack:
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
         """Block until every started service has a health key; raises TimeoutError naming the missing ones."""
-        client = redis.Redis.from_url(self.redis_url)
+        client = connect(url=self.redis_url)
         deadline = time.monotonic() + timeout_s
         missing = list(self.started)
         try:
@@ -150,7 +152,7 @@ def model_env(model: str | None) -> dict[str, str]:
 
 def running_services(redis_url: str) -> set[str]:
     try:
-        client = redis.Redis.from_url(redis_url, socket_connect_timeout=2)
+        client = connect(url=redis_url, socket_connect_timeout=2)
         return {name.split(":", 1)[0] for name in health.instances(client)}
     except redis.RedisError:
         return set()
@@ -175,7 +177,9 @@ def stack(
     """
     if redis_url is None:
         redis_url = CliSettings().redis_url
-    embedded = None if redis_url else EmbeddedRedis(data_dir=data_dir, password=new_password())
+    # an embedded Redis lets no anonymous client in, and each service in only as its own ACL user
+    users = acl.new_passwords()
+    embedded = None if redis_url else EmbeddedRedis(data_dir=data_dir, password=new_password(), users=users)
     try:
         url = redis_url or (embedded.url if embedded else "")
         wanted = services
@@ -184,8 +188,13 @@ def stack(
             wanted = tuple(s for s in services if s not in present)
         supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, **(env or {})})
         for name in wanted:
+            own = (
+                {"EMOSTREAM_REDIS_USERNAME": name, "EMOSTREAM_REDIS_PASSWORD": users[name]}
+                if embedded
+                else {}
+            )
             for _ in range((replicas or {}).get(name, 1)):
-                supervisor.add(name)
+                supervisor.add(name, env=own if embedded else None)
         running = Stack(url, supervisor, wanted, embedded)
         watcher = threading.Thread(target=running.monitor, name="supervisor", daemon=True)
         try:

@@ -12,6 +12,7 @@ from services.cli.samples import DEMO_CAMERAS, ensure_samples
 from services.cli.settings import CliSettings
 from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
 from services.common import codec, keys, registry
+from services.common.connect import connect
 from services.common.schema import Tracks
 from services.common.sources import source_loops
 
@@ -79,7 +80,7 @@ def up(
             with stack(
                 (*PIPELINE, "events", "ui"), env=env, data_dir=settings.data_dir / "redis", replicas=replicas
             ) as running:
-                client = redis.Redis.from_url(running.redis_url)
+                client = connect(url=running.redis_url)
                 for name, uri in sources.items():
                     registry.add(client, name, uri, mode="live", loop=source_loops(uri))
                 where = "embedded redis" if running.embedded else f"redis at {running.redis_url}"

@@ -8,6 +8,7 @@ from typing import Any
 import redis
 
 from services.common import keys
+from services.common.connect import connect
 
 
 def beat(client: redis.Redis, service: str, instance: str, ttl_s: int, stats: dict[str, Any]) -> None:
@@ -34,7 +35,7 @@ def check(redis_url: str, service: str, instance: str = "*") -> int:
     matches ``instance`` (a name or a glob pattern) exists, else 1. Another replica's key never counts
     for this one when ``instance`` names it, so a stuck replica fails its own check."""
     try:
-        client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        client = connect(url=redis_url, socket_timeout=2, socket_connect_timeout=2)
         if not any(ch in instance for ch in "*?["):
             return 0 if client.exists(keys.health(service, instance)) else 1
         return 0 if next(client.scan_iter(match=keys.health(service, instance), count=200), None) else 1

@@ -181,10 +181,9 @@ class JobStore:
         self._own = client.register_script(_RENEW_OWNER)
 
     def save(self, job: JobRecord) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.job(job.id), mapping=job.to_redis())  # type: ignore[arg-type]
-        pipe.zadd(keys.JOBS, {job.id: job.created_ms})
-        pipe.execute()
+        # the record, then the index (two slots on a Redis Cluster): a listed job always has a record
+        self.redis.hset(keys.job(job.id), mapping=job.to_redis())  # type: ignore[arg-type]
+        self.redis.zadd(keys.JOBS, {job.id: job.created_ms})
 
     def update(self, job: JobRecord, **fields: Any) -> None:
         """Set ``fields`` on ``job`` and in its record."""
@@ -209,10 +208,9 @@ class JobStore:
         return [j for j in (self.get(i) for i in ids) if j is not None]
 
     def delete(self, job_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(keys.job(job_id), keys.job_owner(job_id))
-        pipe.zrem(keys.JOBS, job_id)
-        pipe.execute()
+        self.redis.zrem(keys.JOBS, job_id)  # unlisted first, then gone (each key alone: cluster slots)
+        self.redis.delete(keys.job(job_id))
+        self.redis.delete(keys.job_owner(job_id))
 
     def own(self, job_id: str, owner: str) -> bool:
         """Take or renew the job's owner key for ``owner``; False when another owner holds it."""

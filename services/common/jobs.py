@@ -97,7 +97,7 @@ def collect(
 def cleanup(client: redis.Redis, camera_id: str) -> None:
     """Unregister the job and delete its streams and any frame it left behind."""
     registry.remove(client, camera_id)
-    leftovers = list(client.scan_iter(match=f"frame:{camera_id}:*", count=1000))
+    leftovers = list(client.scan_iter(match=keys.frame(camera_id, "*"), count=1000))
     if leftovers:
         client.delete(*leftovers)
 

@@ -143,9 +143,10 @@ class LeasedWorker(Worker):
             if cursor == "0-0":
                 break
 
-    def commit(self, batch: Batch) -> None:
-        """The batch in one MULTI under WATCH of the leases of its cameras: a camera whose lease is no
-        longer this replica's is dropped from it (its entries stay pending for the new owner)."""
+    def commit_shard(self, batch: Batch) -> None:
+        """One shard's part of a batch in one MULTI under WATCH of the leases of its cameras: a camera
+        whose lease is no longer this replica's is dropped from it (its entries stay pending for the new
+        owner)."""
         cameras = (
             {m.camera_id for _, m in batch.outputs}
             | {e.message.camera_id for e in batch.acks if e.message is not None}
@@ -162,7 +163,7 @@ class LeasedWorker(Worker):
         with self.redis.pipeline(transaction=True) as pipe:
             if lease_keys:
                 pipe.watch(*lease_keys)  # type: ignore[no-untyped-call]
-                owners = pipe.mget(lease_keys)
+                owners = [pipe.get(k) for k in lease_keys]  # (a cluster pipeline has no MGET)
                 me = self.settings.instance.encode()
                 lost = {c for c, o in zip(sorted(cameras), owners, strict=True) if o != me}
                 if lost:
@@ -188,7 +189,7 @@ class LeasedWorker(Worker):
         gone = {k for c in cameras for k in self.state_keys(c)}
         return Batch(
             outputs=[(s, m) for s, m in batch.outputs if m.camera_id not in cameras],
-            acks=[e for e in batch.acks if e.stream.split(":", 2)[2] not in cameras],
+            acks=[e for e in batch.acks if keys.camera_of_stream(e.stream) not in cameras],
             dead=batch.dead,
             delete_keys=[k for k in batch.delete_keys if k not in gone],
             writes={k: v for k, v in batch.writes.items() if k not in gone},

@@ -54,24 +54,26 @@ def add(client: redis.Redis, camera_id: str, uri: str, mode: Mode = "live", loop
         check_uri(uri)
     except SourceError as exc:
         raise CameraError(str(exc)) from exc
+    # the hash first, then the set that workers discover cameras from: on a Redis Cluster the two live in
+    # different slots, so they cannot share a MULTI, and a worker must never find a camera without a hash
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.camera(camera_id))
     pipe.hset(keys.camera(camera_id), mapping={"uri": uri, "mode": mode, "loop": int(loop), "status": "new"})
-    pipe.sadd(keys.CAMERAS, camera_id)
     pipe.execute()
+    client.sadd(keys.CAMERAS, camera_id)
     return Camera(camera_id, uri, mode, loop)
 
 
 def remove(client: redis.Redis, camera_id: str, drop_streams: bool = True) -> bool:
     """Unregister a camera; with ``drop_streams`` also delete its streams. Returns False if unknown."""
+    removed = client.srem(keys.CAMERAS, camera_id)  # first: no worker picks the camera up again
     pipe = client.pipeline(transaction=True)
-    pipe.srem(keys.CAMERAS, camera_id)
     pipe.delete(keys.camera(camera_id))
     if drop_streams:
         pipe.delete(
             *(keys.stream(kind, camera_id) for kind in keys.STREAM_KINDS), keys.tracker_state(camera_id)
         )
-    removed = pipe.execute()[0]
+    pipe.execute()
     return bool(removed)
 
 

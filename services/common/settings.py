@@ -31,10 +31,24 @@ def default_instance() -> str:
 Backend = Literal["auto", "torch", "torch-bf16", "openvino"]
 
 
-class CommonSettings(BaseSettings):
+class RedisSettings(BaseSettings):
+    """How to reach Redis (``services.common.connect``): every service's, and the CLI's for a given URL."""
+
     model_config = SettingsConfigDict(env_prefix="EMOSTREAM_", extra="ignore", frozen=True)
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="the Redis every service uses")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="the Redis every service uses (rediss://: TLS)"
+    )
+    redis_username: str = Field("", description="Redis ACL user (overrides the URL's; `emostream acl`)")
+    redis_password: str = Field("", description="Redis password (overrides the URL's)")
+    redis_cluster: bool = Field(False, description="EMOSTREAM_REDIS_URL is a node of a Redis Cluster")
+    redis_shards: int = Field(
+        16, ge=1, le=1024, description="cameras hash into this many key shards (Redis Cluster only)"
+    )
+    redis_tls_ca: str = Field("", description="CA file that signs the Redis server's TLS certificate")
+
+
+class CommonSettings(RedisSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
     instance: str = Field(default_factory=default_instance, description="consumer name and health key id")
     stream_maxlen: int = Field(2000, ge=10, description="MAXLEN ~ on every stream")

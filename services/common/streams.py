@@ -45,6 +45,42 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.outputs or self.acks or self.dead or self.delete_keys or self.writes or self.series)
 
+    def by_shard(self) -> list[Batch]:
+        """The batch split into one per shard (``keys.tag_of``), each for one MULTI in one cluster slot;
+        on a single Redis (no tags) the batch itself. An untagged key gets a batch of its own."""
+
+        def group(key: str) -> str:
+            return keys.tag_of(key) or key
+
+        if not keys.sharded():
+            return [self]
+        parts: dict[str, Batch] = {}
+
+        def part(key: str) -> Batch:
+            return parts.setdefault(group(key), Batch())
+
+        for stream, message in self.outputs:
+            part(stream).outputs.append((stream, message))
+        for entry in self.acks:
+            part(entry.stream).acks.append(entry)
+        for entry, reason in self.dead:
+            part(entry.stream).dead.append((entry, reason))
+        for key in self.delete_keys:
+            part(key).delete_keys.append(key)
+        for key, value in self.writes.items():
+            part(key).writes[key] = value
+        for item in self.series:
+            part(item[0]).series.append(item)
+        return list(parts.values())
+
+
+def by_shard(names: Sequence[str]) -> list[list[str]]:
+    """``names`` grouped by the shard hash tag they carry, in first-seen order (one group when untagged)."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(keys.tag_of(name), []).append(name)
+    return list(groups.values())
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
@@ -66,6 +102,7 @@ class StreamClient:
         self._grouped: set[str] = set()
         self._recovered: set[str] = set()  # streams whose own pending entries were all read again
         self._trimmed: set[str] = set()  # streams whose last read met pending entries trimmed away
+        self._turn = 0  # the shard whose read blocks next when no shard had anything
 
     def ensure_group(self, stream: str) -> None:
         """Create the group at the start of the stream (MKSTREAM) unless it exists.
@@ -88,12 +125,26 @@ class StreamClient:
         self._recovered.clear()
 
     def read(self, streams: Sequence[str], count: int, block_ms: int) -> list[Entry]:
-        """One XREADGROUP over all ``streams`` (up to ``count`` per stream): this consumer's own pending
-        entries of a stream first (from ``0``, see ``recover_own_pending``), then new ones (``>``)."""
+        """XREADGROUP over all ``streams`` (up to ``count`` per stream): this consumer's own pending
+        entries of a stream first (from ``0``, see ``recover_own_pending``), then new ones (``>``).
+
+        One XREADGROUP per shard (``keys.tag_of``; one in all on a single Redis): a multi-stream read
+        must stay in one cluster slot. With several shards each is read without blocking, and only when
+        none had anything does one of them (in turn) block for ``block_ms``."""
         if not streams:
             return []
         for name in streams:
             self.ensure_group(name)
+        groups = by_shard(streams)
+        if len(groups) == 1:
+            return self._read(streams, count, block_ms)
+        entries = [e for group in groups for e in self._read(group, count, None)]
+        if entries:
+            return entries
+        self._turn = (self._turn + 1) % len(groups)
+        return self._read(groups[self._turn], count, block_ms)
+
+    def _read(self, streams: Sequence[str], count: int, block_ms: int | None) -> list[Entry]:
         recovering = [s for s in streams if self.recover_own_pending and s not in self._recovered]
         if recovering:
             entries = self._xreadgroup({s: "0" if s in recovering else ">" for s in streams}, count, None)
@@ -169,12 +220,12 @@ class StreamClient:
             return Entry(stream, eid, None, error=str(exc), fields=fields)
 
     def commit(self, batch: Batch) -> None:
-        """Write outputs, dead letters and deletions, and ack the inputs, in one MULTI/EXEC."""
-        if not batch:
-            return
-        pipe = self.redis.pipeline(transaction=True)
-        self.queue(pipe, batch)
-        pipe.execute()
+        """Write outputs, dead letters and deletions, and ack the inputs, in one MULTI/EXEC (per shard)."""
+        for part in batch.by_shard():
+            if part:
+                pipe = self.redis.pipeline(transaction=True)
+                self.queue(pipe, part)
+                pipe.execute()
 
     def queue(self, pipe: redis.client.Pipeline, batch: Batch) -> None:
         """Queue the writes of :meth:`commit` on ``pipe`` (for callers that add their own to the MULTI)."""
@@ -189,7 +240,7 @@ class StreamClient:
             dead_fields.update(
                 {"stream": entry.stream, "id": entry.entry_id, "reason": reason, "group": self.group}
             )
-            pipe.xadd(keys.DEAD, dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(keys.dead_of(entry.stream), dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
         for key, (value, ttl_ms) in batch.writes.items():
             pipe.set(key, value, px=ttl_ms)
         for key, time_ms, member, keep_ms in batch.series:

@@ -5,7 +5,7 @@ r"""The stream worker: the :mod:`~services.common.lifecycle` hooks of every stre
 malformed ones. The loop around it (health beat, stats line, Redis backoff, SIGTERM) is
 :func:`~services.common.lifecycle.run_service`'s. A service with more to do per camera (the tracker's
 leases and checkpoints) subclasses it through three public hooks: :meth:`Worker.assign`,
-:meth:`Worker.commit` and :attr:`Worker.periodic_claim`, plus ``teardown``.
+:meth:`Worker.commit_shard` and :attr:`Worker.periodic_claim`, plus ``teardown``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Protocol
 import redis
 
 from services.common import keys, metrics
+from services.common.connect import connect
 from services.common.lifecycle import Service, run_service
 from services.common.schema import End, Message, Skip
 from services.common.settings import CommonSettings
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def redis_client(settings: CommonSettings) -> redis.Redis:
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=10, health_check_interval=10)
+    return connect(settings)
 
 
 def now_ms() -> int:
@@ -99,9 +100,14 @@ class Worker(Service):
         return cameras
 
     def commit(self, batch: Batch) -> None:
-        """Write ``batch`` (outputs, writes, dead letters, acks) in one MULTI, then count it."""
-        if not batch:
-            return
+        """Write ``batch`` (outputs, writes, dead letters, acks) in one MULTI per shard
+        (:meth:`commit_shard`; one MULTI on a single Redis)."""
+        for part in batch.by_shard():
+            if part:
+                self.commit_shard(part)
+
+    def commit_shard(self, batch: Batch) -> None:
+        """Write one shard's part of a batch in one MULTI, then count it."""
         self.streams.commit(batch)
         self.account(batch)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from typing import cast
 
 import numpy as np
 import redis
 
+from services.common.connect import mget
 from services.common.image import decode_jpeg
 from services.common.schema import Frame, Message
 from services.common.streams import Batch, Entry
@@ -56,13 +56,13 @@ class DetectorHandler:
         out: list[Message | Exception] = [ValueError("not a frame")] * len(frames)
         pending: list[tuple[int, Frame, np.ndarray]] = []
         for i, (msg, blob) in enumerate(
-            zip(frames, self.redis.mget([m.frame_key for m in frames]), strict=True)
+            zip(frames, mget(self.redis, [m.frame_key for m in frames]), strict=True)
         ):
             if blob is None:
                 out[i] = skip_of(msg, "detector", "frame expired before detection")
                 continue
             try:
-                pending.append((i, msg, decode_jpeg(cast(bytes, blob))))
+                pending.append((i, msg, decode_jpeg(blob)))
             except ValueError as exc:
                 out[i] = exc
         if pending:

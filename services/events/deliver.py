@@ -194,15 +194,18 @@ class Deliverer:
         self.backoff_s = backoff_s
         self.stop = stop
         self.stats = stats if stats is not None else Counter()
-        self._own_first = True
+        self.streams = keys.events_streams()  # one per shard on a Redis Cluster
+        self._own_first = set(self.streams)  # streams whose own pending entries may not all be read yet
+        self._turn = 0
 
     def ensure_group(self) -> None:
         """Create the sink's group at the stream's end: a new sink gets the events from now on."""
-        try:
-            self.redis.xgroup_create(keys.EVENTS, self.group, id="$", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for stream in self.streams:
+            try:
+                self.redis.xgroup_create(stream, self.group, id="$", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
     def run(self) -> None:
         self.ensure_group()
@@ -215,32 +218,35 @@ class Deliverer:
         self.sink.close()
 
     def step(self) -> int:
-        """Read and deliver one batch; the number of entries handled."""
-        start = "0" if self._own_first else ">"
-        reply = self.redis.xreadgroup(
-            self.group,
-            self.consumer,
-            {keys.EVENTS: start},
-            count=32,
-            block=500,
-        )
+        """Read and deliver one batch of each events stream; the number of entries handled. With one
+        stream the read blocks; with several (a cluster's shards) only when none had anything, in turn."""
+        handled = sum(self._step(stream, None) for stream in self.streams) if len(self.streams) > 1 else 0
+        if handled == 0:
+            self._turn = (self._turn + 1) % len(self.streams)
+            handled = self._step(self.streams[self._turn], 500)
+        return handled
+
+    def _step(self, stream: str, block_ms: int | None) -> int:
+        start = "0" if stream in self._own_first else ">"
+        reply = self.redis.xreadgroup(self.group, self.consumer, {stream: start}, count=32, block=block_ms)
         replies = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]], reply or [])
         entries = [(eid, f) for _, items in replies for eid, f in items]
-        if self._own_first and not entries:
-            self._own_first = False  # the own pending entries are done: new ones from now on
+        if start == "0" and not entries:
+            self._own_first.discard(stream)  # the own pending entries are done: new ones from now on
+            return 0
         for eid, fields in entries:
             if self.stop.is_set():
                 break
-            self._deliver(eid, fields)
+            self._deliver(stream, eid, fields)
         return len(entries)
 
-    def _deliver(self, eid: bytes, fields: dict[bytes, bytes] | None) -> None:
+    def _deliver(self, stream: str, eid: bytes, fields: dict[bytes, bytes] | None) -> None:
         try:
             event = codec.decode(fields or {})
             if not isinstance(event, Event):
                 raise codec.SchemaError(f"not an event: {type(event).__name__}")
         except codec.SchemaError as exc:
-            self._dead(eid, "", f"malformed event: {exc}")
+            self._dead(stream, eid, "", f"malformed event: {exc}")
             return
         body = payload(event)
         reason = ""
@@ -256,21 +262,21 @@ class Deliverer:
                 reason = f"{type(exc).__name__}: {exc}"
                 self.stats[f"{self.kind}_retries"] += 1
                 continue
-            self.redis.xack(keys.EVENTS, self.group, eid)
+            self.redis.xack(stream, self.group, eid)
             self.stats[f"{self.kind}_sent"] += 1
             return
-        self._dead(eid, event.event_id, reason)
+        self._dead(stream, eid, event.event_id, reason)
 
-    def _dead(self, eid: bytes, event_id: str, reason: str) -> None:
+    def _dead(self, stream: str, eid: bytes, event_id: str, reason: str) -> None:
         log.warning("events sink %s gave up event=%s reason=%r", self.sink.name, event_id, reason)
         with self.redis.pipeline(transaction=True) as pipe:
             pipe.xadd(
-                keys.EVENTS_DEAD,
+                keys.events_dead_of(stream),
                 {"sink": self.sink.name, "event_id": event_id, "entry": eid, "reason": reason},
                 maxlen=10_000,
                 approximate=True,
             )
-            pipe.xack(keys.EVENTS, self.group, eid)
+            pipe.xack(stream, self.group, eid)
             pipe.execute()
         self.stats[f"{self.kind}_dead"] += 1
 

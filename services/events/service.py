@@ -78,7 +78,7 @@ class EventsHandler:
                 continue
             events = self._camera(msg.camera_id).apply(msg)
             self.heard_ms[msg.camera_id] = now_ms
-            batch.outputs += [(keys.EVENTS, e) for e in events]
+            batch.outputs += [(keys.events(msg.camera_id), e) for e in events]
             batch.acks.append(entry)
             changed.add(msg.camera_id)
             self.stats["events"] += len(events)
@@ -100,7 +100,7 @@ class EventsHandler:
             events = cam.expire(now_ms) if cam.tracks else []
             cam.flush(now_ms)
             if events or cam.closed:
-                batch.outputs += [(keys.EVENTS, e) for e in events]
+                batch.outputs += [(keys.events(camera_id), e) for e in events]
                 self.stats["events"] += len(events)
                 changed.add(camera_id)
         self._write(batch, changed)

@@ -18,6 +18,11 @@ from services.common.schema import Event
 SCAN = 500  # newest stream entries looked at per read
 
 
+def _entry_order(entry_id: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else entry_id).partition("-")
+    return int(ms), int(seq or 0)
+
+
 class EventLog:
     """A one-second cache of the newest ``SCAN`` events, newest first."""
 
@@ -32,7 +37,16 @@ class EventLog:
         with self._lock:
             if time.monotonic() - self._at >= self.ttl_s:
                 out = []
-                for _, fields in self.client.xrevrange(keys.EVENTS, count=SCAN) or []:
+                newest = sorted(  # the newest SCAN of every events stream (one per shard on a cluster)
+                    (
+                        item
+                        for stream in keys.events_streams()
+                        for item in self.client.xrevrange(stream, count=SCAN) or []
+                    ),
+                    key=lambda item: _entry_order(item[0] or b"0"),
+                    reverse=True,
+                )[:SCAN]
+                for _, fields in newest:
                     try:
                         event = codec.decode(fields or {})
                     except codec.SchemaError:

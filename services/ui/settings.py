@@ -20,6 +20,12 @@ class UISettings(CommonSettings):
     pipeline_interval_s: float = Field(2, gt=0, description="seconds between pipeline health/lag reads")
     ui_user: str = Field("emostream", description="login name when EMOSTREAM_UI_PASSWORD is set")
     ui_password: str = Field("", description="set to require HTTP basic auth on everything but /healthz")
+    api_token: str = Field("", description="REST clients may send 'Authorization: Bearer TOKEN' instead")
+    source_allow: str = Field(
+        "auto",
+        description="camera source policy: 'auto', 'any', or rules like 'schemes=rtsp,http files=/srv"
+        " hosts=10.0.0.0/8,cam.local' (docs/deploy.md)",
+    )
     data_dir: Path = Field(
         Path(tempfile.gettempdir()) / "emostream-ui", description="uploads and job outputs live here"
     )

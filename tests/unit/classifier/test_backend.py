@@ -17,6 +17,7 @@ needs_openvino = pytest.mark.skipif(not openvino_available(), reason="openvino i
 
 @pytest.fixture(scope="module")
 def swin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)  # the same random-weight net every run
     return save_tiny_swin(tmp_path_factory.mktemp("swin"), SWIN_LABELS)
 
 
@@ -40,7 +41,12 @@ def test_backend_agrees_with_fp32(backend: str, model: str, swin_dir: Path) -> N
     got = fast.predict(batch)
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, atol=0.02)
-    assert (got.argmax(1) == ref.argmax(1)).mean() >= 0.9
+    # top-1 must agree on every crop where fp32's lead over the runner-up is more than twice the crop's
+    # error; a random-weight net's near-ties (leads of 1e-4) can flip on rounding alone and say nothing
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    decisive = (top2[:, 1] - top2[:, 0]) > 2 * np.abs(got - ref).max(axis=1)
+    assert decisive.sum() >= len(batch) // 2, "too few decisive crops to compare top-1 on"
+    assert (got.argmax(1) == ref.argmax(1))[decisive].all()
     # the compiled net takes any batch size: one crop at a time gives the same answers
     np.testing.assert_allclose(np.concatenate([fast.predict([c]) for c in batch[:3]]), got[:3], atol=1e-3)
 

@@ -1,0 +1,154 @@
+"""The fleet on one machine: a real 3-master Redis Cluster, services as separate processes, each logged in
+as its own ACL user; real MTCNN and classifier."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.cli.analyze import new_jobs, run_jobs
+from services.cli.supervisor import Supervisor
+from services.common import codec, health, keys, registry
+from services.common.connect import connect
+from services.common.schema import Tracks
+from tests.support.redis_cluster import Cluster
+from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+
+def frames_of(path: Path) -> int:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def check_job_outputs(out: Path, frames: int) -> None:
+    with open(out / "tracks.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {int(r["frame"]) for r in rows} == set(range(frames)), "the face is found in every frame"
+    assert {r["track_id"] for r in rows} == {"1"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "done" and summary["frames"] == frames
+
+
+def test_analyze_on_a_redis_cluster(cluster_env: Cluster, sample_media: Path, tmp_path: Path) -> None:
+    video = sample_media / "single_face.mp4"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "analyze",
+            str(video),
+            "--out",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    check_job_outputs(tmp_path, frames_of(video))
+    # the job's keys carried its camera's shard tag: nothing of it went to an untagged camera key
+    client = connect()
+    assert not [k for k in client.scan_iter(match="emo:frames:*")], "an untagged stream on the cluster"
+
+
+def names_on_distinct_nodes(client: redis.Redis, count: int) -> list[str]:
+    """Camera names whose shards live on ``count`` different cluster nodes."""
+    found: dict[str, str] = {}
+    for i in range(200):
+        name = f"cam{i}"
+        node = client.get_node_from_key(keys.stream("frames", name)).name  # type: ignore[attr-defined]
+        found.setdefault(node, name)
+        if len(found) == count:
+            return list(found.values())
+    raise AssertionError("no names on distinct nodes")
+
+
+def tracks_with_faces(client: redis.Redis, camera: str) -> int:
+    entries = client.xrange(keys.stream("tracks", camera), count=10_000)
+    return sum(1 for _, f in entries if isinstance(m := codec.decode(f), Tracks) and m.tracks)
+
+
+def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras(
+    cluster_env: Cluster, sample_media: Path, tmp_path: Path
+) -> None:
+    cluster = cluster_env
+    client = connect()
+    live = names_on_distinct_nodes(client, 2)
+    supervisor = Supervisor({"EMOSTREAM_REDIS_URL": f"redis://127.0.0.1:{cluster.ports[1]}/0"})
+    layout = {"ingest": 1, "detector": 2, "classifier": 2, "tracker": 1}
+    for service, replicas in layout.items():
+        env = {"EMOSTREAM_REDIS_USERNAME": service, "EMOSTREAM_REDIS_PASSWORD": cluster.passwords[service]}
+        for _ in range(replicas):
+            supervisor.add(service, env=env)
+    supervisor.start()
+    try:
+        wanted = {
+            f"{s}:{c.env['EMOSTREAM_INSTANCE']}" for s in layout for c in supervisor.children if c.name == s
+        }
+        wait_for(lambda: wanted <= set(health.instances(client)), 240, "every replica's health key")
+        for name in live:
+            registry.add(client, name, str(sample_media / "single_face.mp4"), mode="live", loop=True)
+        video = sample_media / "single_face.mp4"
+        jobs = new_jobs([video], tmp_path)
+        errors = run_jobs(cluster.url, jobs, progress=False, stall_timeout_s=300)
+        assert jobs[0].status == "done", errors
+        check_job_outputs(Path(jobs[0].out), frames_of(video))
+        for name in live:
+            wait_for(lambda n=name: tracks_with_faces(client, n) >= 5, 120, f"tracked faces of {name}")
+        for service in ("detector", "classifier"):
+            # both replicas of the stage took a share of the work (counters reach the health key each beat)
+            wait_for(
+                lambda s=service: (
+                    [
+                        v.get("processed", 0) > 0
+                        for k, v in health.instances(client).items()
+                        if k.startswith(f"{s}:")
+                    ]
+                    == [True, True]
+                ),
+                30,
+                f"work done by both {service} replicas",
+            )
+        assert not [e for s in keys.dead_streams() for e in client.xrange(s)], "dead letters"
+    finally:
+        supervisor.stop()
+        for name in live:
+            registry.remove(client, name)
+
+
+def test_each_service_user_is_held_to_its_own_keys(redis_cluster: Cluster) -> None:
+    port = redis_cluster.ports[0]
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port).get("emo:cameras")  # no anonymous client
+    detector = redis.Redis(port=port, username="detector", password=redis_cluster.passwords["detector"])
+    detector.ping()
+    for command in (
+        lambda: detector.hgetall("emo:job:x"),  # not its key
+        lambda: detector.xadd("emo:{s0}:tracks:cam", {"x": "1"}),  # another stage's output
+        lambda: detector.flushall(),  # dangerous
+        lambda: detector.config_get("*"),  # admin
+        lambda: detector.keys("*"),
+    ):
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            command()
+    wrong = redis.Redis(port=port, username="detector", password="forged")
+    with pytest.raises(redis.AuthenticationError):
+        wrong.ping()
