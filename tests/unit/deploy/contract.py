@@ -1,0 +1,57 @@
+"""What the deploy files (compose.yaml, deploy/k8s) must agree on with the code and with each other."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+from pydantic_settings import BaseSettings
+
+from services.cli import SERVICES
+
+ROOT = Path(__file__).resolve().parents[3]
+DEPLOY = ROOT / "deploy"
+SETTINGS = {
+    "ingest": "services.ingest.settings:IngestSettings",
+    "detector": "services.detector.settings:DetectorSettings",
+    "classifier": "services.classifier.settings:ClassifierSettings",
+    "tracker": "services.tracker.settings:TrackerSettings",
+    "events": "services.events.settings:EventsSettings",
+    "ui": "services.ui.settings:UISettings",
+}
+GPU_SERVICES = ("detector", "classifier")
+#: services whose EMOSTREAM_DATA_DIR is the shared job storage (uploads and job outputs)
+JOB_SERVICES = ("ingest", "ui")
+DATA_DIR = "/data"
+#: the Redis ACL users of ``python -m services.cli acl``: one per service, named like it, plus admin
+REDIS_USERS = (*SERVICES, "admin")
+ACL_COMMAND = ["python", "-m", "services.cli", "acl", "--out", "/acl/users.acl"]
+ACL_FILE = "/acl/users.acl"
+
+
+def settings_class(service: str) -> type[BaseSettings]:
+    module, cls = SETTINGS[service].split(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def settings_fields(service: str) -> set[str]:
+    return set(settings_class(service).model_fields)
+
+
+def env_names(service: str) -> set[str]:
+    return {f"EMOSTREAM_{name.upper()}" for name in settings_fields(service)}
+
+
+def redis_password_var(user: str) -> str:
+    """The env var (and Secret key) holding a Redis ACL user's password, as the acl command reads it."""
+    return f"EMOSTREAM_REDIS_PASSWORD_{user.upper()}"
+
+
+#: the secrets: the dashboard login, the REST token, every Redis user's password
+SECRET_KEYS = {"EMOSTREAM_UI_PASSWORD", "EMOSTREAM_API_TOKEN", *map(redis_password_var, REDIS_USERS)}
+
+
+def env_file(path: Path) -> dict[str, str]:
+    """NAME=value lines of an env file (comments and blank lines skipped)."""
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", path.read_text(), re.M))
