@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.datastructures import UploadFile
 
 from services.common import health, keys, registry
+from services.common.source_policy import SourceRefused
 from services.common.sources import MAX_URI_CHARS, URI_PATTERN, SourceError, check_uri, source_loops
 from services.ui import framesocket, history, mjpeg
 from services.ui.events import EventLog, event_json
@@ -69,9 +70,11 @@ class ErrorBody(BaseModel):
 
 _WHY = {
     400: "the request is well formed but refused (the reason is in detail)",
+    401: "login required: HTTP basic auth, or a bearer token (EMOSTREAM_API_TOKEN)",
+    403: "the camera source is refused by EMOSTREAM_SOURCE_ALLOW (detail names the rule)",
     404: "no such camera, job or file",
     409: "a camera of that name exists",
-    413: "the upload is over the size limit",
+    413: "the body (or upload) is over the size limit",
     415: "the upload is not a video that can be read",
     422: "the request is not what the route takes",
     502: "what Redis holds for it is not valid",
@@ -97,6 +100,7 @@ def build_router(
     event_log: EventLog | None = None,
 ) -> APIRouter:
     router = APIRouter()
+    policy = settings.source_policy()
     pipeline_registry = CollectorRegistry(auto_describe=False)
     pipeline_registry.register(PipelineCollector(lambda: state.pipeline))
 
@@ -126,10 +130,16 @@ def build_router(
         now = now_ms()
         return [camera_json(v.camera, v.tracks, now) for v in state.views()]
 
-    @router.post("/api/cameras", status_code=201, responses=errors(400, 409))
+    @router.post("/api/cameras", status_code=201, responses=errors(400, 403, 409, 413))
     def add_camera(body: CameraIn) -> dict[str, Any]:
         if not body.replace and registry.get(client, body.name) is not None:
             raise HTTPException(409, f"camera {body.name!r} exists; remove it first or send replace=true")
+        try:
+            policy.check(body.uri)
+        except SourceRefused as exc:
+            raise HTTPException(403, str(exc)) from exc
+        except SourceError as exc:
+            raise HTTPException(400, str(exc)) from exc
         loop = body.loop if body.loop is not None else source_loops(body.uri)
         try:
             camera = registry.add(client, body.name, body.uri, mode=body.mode, loop=loop)
@@ -229,9 +239,7 @@ def build_router(
     async def create_job(request: Request) -> dict[str, Any]:
         """Multipart upload (field ``file``) of a video -> a file job; refused past the size limit (413)
         or when it is not a readable video (415)."""
-        length = int(request.headers.get("content-length") or 0)
-        if length > jobs.max_upload_bytes + 64 * 1024:
-            raise HTTPException(413, f"upload too large: over the limit of {jobs.limit_text()}")
+        # (a body over the upload limit was refused before it was read: app.BodyLimit)
         form = await request.form(max_files=1, max_fields=4)
         try:
             upload = form.get("file")

@@ -9,7 +9,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.worker import redis_client
 from services.ui.api import build_router
@@ -40,6 +40,66 @@ class MethodNotAllowed:
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """413 for a request body over its limit, before the body is read: at once when ``Content-Length``
+    says so, else as soon as the bytes received pass it (a chunked upload). Uploads (``POST /api/jobs``,
+    the dashboard's upload route) may carry ``upload_bytes``; every other body ``body_bytes``."""
+
+    UPLOAD_PATHS = ("/api/jobs", "/gradio_api/upload", "/upload")
+
+    def __init__(
+        self, app: ASGIApp, upload_bytes: int, upload_text: str = "", body_bytes: int = 1 << 20
+    ) -> None:
+        self.app = app
+        self.upload_bytes = upload_bytes
+        self.upload_text = upload_text or f"{upload_bytes:,} bytes"
+        self.body_bytes = body_bytes
+
+    def limit(self, path: str) -> int:
+        return self.upload_bytes if path.rstrip("/").endswith(self.UPLOAD_PATHS) else self.body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit(scope["path"])
+        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > limit:
+            await self.refuse(scope, receive, send, limit, "not a number" if not length.isdigit() else "")
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if not started:
+                await self.refuse(scope, receive, send, limit)
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send, limit: int, bad: str = "") -> None:
+        text = self.upload_text if limit == self.upload_bytes else f"{limit:,} bytes"
+        what = "upload" if limit == self.upload_bytes else "request body"
+        detail = f"Content-Length is {bad}" if bad else f"{what} too large: over the limit of {text}"
+        await JSONResponse({"detail": detail}, status_code=413 if not bad else 400)(scope, receive, send)
 
 
 def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:
@@ -94,8 +154,15 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     router = build_router(settings, client, state, jobs, event_log)
     app.include_router(router)
     app.add_middleware(MethodNotAllowed, routes=[r for r in router.routes if isinstance(r, APIRoute)])
-    demo = build_dashboard(client, state, jobs, webcam, settings.push_hz, event_log)
+    demo = build_dashboard(
+        client, state, jobs, webcam, settings.push_hz, event_log, policy=settings.source_policy()
+    )
     mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
-    if settings.ui_password:
-        app.add_middleware(BasicAuth, user=settings.ui_user, password=settings.ui_password)
+    app.add_middleware(
+        BodyLimit, upload_bytes=settings.max_upload_bytes + 64 * 1024, upload_text=jobs.limit_text()
+    )
+    if settings.ui_password or settings.api_token:
+        app.add_middleware(
+            BasicAuth, user=settings.ui_user, password=settings.ui_password, token=settings.api_token
+        )
     return app

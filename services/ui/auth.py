@@ -1,4 +1,5 @@
-"""Optional HTTP basic auth over the whole app (REST, MJPEG, Gradio) except ``/healthz``."""
+"""Optional auth over the whole app (REST, MJPEG, Gradio) except ``/healthz``: HTTP basic auth with the
+dashboard login, or ``Authorization: Bearer TOKEN`` for REST clients (``EMOSTREAM_API_TOKEN``)."""
 
 from __future__ import annotations
 
@@ -23,19 +24,34 @@ def credentials(header: bytes) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-class BasicAuth:
-    """Pure ASGI middleware (it never buffers, so MJPEG and server-sent events stream through)."""
+def bearer(header: bytes) -> bytes | None:
+    """The token of an ``Authorization: Bearer ...`` header value, or None."""
+    scheme, _, token = header.partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" and token.strip() else None
 
-    def __init__(self, app: ASGIApp, user: str, password: str, realm: str = "emostream") -> None:
+
+class BasicAuth:
+    """Pure ASGI middleware (it never buffers, so MJPEG and server-sent events stream through).
+
+    ``password`` empty: no basic login; ``token`` empty: no bearer token; at least one is set."""
+
+    def __init__(
+        self, app: ASGIApp, user: str, password: str, realm: str = "emostream", token: str = ""
+    ) -> None:
         self.app = app
         self.user = user.encode()
         self.password = password.encode()
+        self.token = token.encode()
         self.realm = realm
 
     def allowed(self, scope: Scope) -> bool:
         if scope["path"] in OPEN_PATHS:
             return True
         header = dict(scope.get("headers") or []).get(b"authorization")
+        if header and self.token and (given := bearer(header)) is not None:
+            return secrets.compare_digest(given, self.token)
+        if not self.password:
+            return False
         found = credentials(header) if header else None
         if found is None:
             return False

@@ -30,7 +30,11 @@ import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from services.common import keys, registry  # noqa: E402
-from services.common.sources import source_loops  # noqa: E402
+from services.common.source_policy import SourcePolicy
+from services.common.sources import (
+    SourceError,
+    source_loops,  # noqa: E402
+)
 from services.ui import (
     history,  # noqa: E402
     pipeline,  # noqa: E402
@@ -121,8 +125,11 @@ def build_dashboard(
     webcam: WebcamHub,
     push_hz: float = 5,
     event_log: EventLog | None = None,
+    policy: SourcePolicy | None = None,
 ) -> gr.Blocks:
+    """``policy``: which camera sources the Cameras tab may add (``EMOSTREAM_SOURCE_ALLOW``; None: any)."""
     interval_s = 1.0 / push_hz
+    policy = policy or SourcePolicy(allow_all=True)
     log_of_events = event_log or EventLog(client)
 
     async def push() -> AsyncIterator[tuple[Any, Any, Any, Any]]:
@@ -153,8 +160,9 @@ def build_dashboard(
         try:
             if registry.get(client, name.strip()) is not None:
                 return f"**Error:** camera `{name.strip()}` exists; remove it first."
+            policy.check(uri)
             registry.add(client, name.strip(), uri, mode="live", loop=source_loops(uri))
-        except registry.CameraError as exc:
+        except (registry.CameraError, SourceError) as exc:
             return f"**Error:** {exc}"
         return f"Added camera `{name.strip()}`."
 

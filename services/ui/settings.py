@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 from pydantic import Field
 
 from services.common.settings import CommonSettings
+from services.common.source_policy import SourcePolicy
 
 
 class UISettings(CommonSettings):
@@ -36,6 +38,13 @@ class UISettings(CommonSettings):
     webcam_idle_s: float = Field(15, gt=0, description="a webcam camera without frames this long is removed")
     webcam_frame_ttl_s: int = Field(20, ge=1, description="TTL of webcam frame JPEGs in Redis")
     webcam_jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality of webcam frames")
+
+    def source_policy(self) -> SourcePolicy:
+        """``EMOSTREAM_SOURCE_ALLOW`` for this bind; files default to the data and samples directories."""
+        from services.cli.settings import default_samples_dir
+
+        samples = Path(os.environ.get("EMOSTREAM_SAMPLES_DIR") or default_samples_dir())
+        return SourcePolicy.parse(self.source_allow, self.host, [self.data_dir, samples])
 
     @property
     def max_upload_bytes(self) -> int:
