@@ -18,6 +18,7 @@ import msgspec
 import redis
 
 from services.common import keys
+from services.common.sources import local_path
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,9 @@ class FailedSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 @dataclass
 class JobRecord:
-    """A file job as stored in Redis (``keys.job``). ``video`` and ``out`` are paths on the runner's disk.
+    """A file job as stored in Redis (``keys.job``). ``video`` and ``out`` are paths on the runner's disk
+    (``analyze``), or job references, ``job:ID/NAME`` and ``job:ID`` (the UI's jobs: the same on every
+    host that mounts the job storage; ``data_dir`` is where this host has it, set by :class:`JobStore`).
 
     ``summary`` is the job's :class:`JobSummary` once it is done (None before); the REST API answers it
     as JSON (``{}`` before).
@@ -86,6 +89,17 @@ class JobRecord:
     created_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
     finished_ms: int = 0
     summary: JobSummary | None = None
+    data_dir: Path | None = field(default=None, repr=False, compare=False)  # not stored: this host's
+
+    @property
+    def out_dir(self) -> Path:
+        """The output directory on this host."""
+        return local_path(self.out, self.data_dir)
+
+    @property
+    def video_path(self) -> Path:
+        """The video on this host."""
+        return local_path(self.video, self.data_dir)
 
     @property
     def camera_id(self) -> str:
@@ -103,7 +117,7 @@ class JobRecord:
     def files(self) -> list[str]:
         if self.status != "done":
             return []
-        return [name for name in FILES if Path(self.out, name).is_file()]
+        return [name for name in FILES if (self.out_dir / name).is_file()]
 
     def json(self) -> dict[str, Any]:
         """What the REST API answers for the job."""
@@ -175,8 +189,10 @@ _RENEW_OWNER = (
 class JobStore:
     """Job records in Redis: any process on the same Redis sees, runs and serves every job."""
 
-    def __init__(self, client: redis.Redis, owner_ttl_ms: int = 10_000) -> None:
+    def __init__(self, client: redis.Redis, owner_ttl_ms: int = 10_000, data_dir: Path | None = None) -> None:
+        """``data_dir``: where job references (``job:ID/NAME``) resolve on this host."""
         self.redis = client
+        self.data_dir = data_dir
         self.owner_ttl_ms = owner_ttl_ms
         self._own = client.register_script(_RENEW_OWNER)
 
@@ -197,7 +213,9 @@ class JobStore:
         if not raw:
             return None
         try:
-            return JobRecord.from_redis(cast(dict[bytes, bytes], raw))
+            job = JobRecord.from_redis(cast(dict[bytes, bytes], raw))
+            job.data_dir = self.data_dir
+            return job
         except (KeyError, ValueError) as exc:
             log.warning("malformed job record id=%s error=%r", job_id, str(exc))
             return None

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import cast
 
 import msgspec
@@ -151,7 +150,7 @@ def run_job(
     client = store.redis
     if not store.own(job.id, owner):
         raise JobError(f"job {job.id} is run by another process")
-    out = Path(job.out)
+    out = job.out_dir
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(out / ".journal")
     t0 = time.monotonic()
@@ -179,7 +178,7 @@ def run_job(
             if result.end.error:
                 raise JobError(result.end.error)
             store.update(job, status="writing")
-            summary = write_outputs(Path(job.video), out, result, time.monotonic() - t0, stop)
+            summary = write_outputs(job.video_path, out, result, time.monotonic() - t0, stop)
             summary = msgspec.structs.replace(summary, video=job.filename)
             raw = msgspec.json.encode(summary)
             (out / "summary.json").write_bytes(msgspec.json.format(raw, indent=2))
@@ -212,6 +211,8 @@ def fail(store: JobStore, job: JobRecord, error: str) -> None:
     """Record the job as failed with ``error`` (also in ``summary.json``)."""
     with contextlib.suppress(OSError):
         summary = FailedSummary(video=job.filename, error=error)
-        Path(job.out, "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary), indent=2))
+        (job.out_dir / "summary.json").write_bytes(
+            msgspec.json.format(msgspec.json.encode(summary), indent=2)
+        )
     store.update(job, status="failed", error=error, finished_ms=time.time_ns() // 1_000_000)
     log.warning("job failed id=%s error=%r", job.id, error)

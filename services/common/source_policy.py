@@ -38,6 +38,8 @@ DENIED_NETS = tuple(
 )
 DENIED_NAMES = ("metadata", "metadata.google.internal", "metadata.azure.internal", "instance-data")
 
+NO_FILES = "refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': file sources are not allowed"
+
 Resolver = Callable[[str], list[str]]
 
 
@@ -115,6 +117,12 @@ class SourcePolicy:
                 f"(allowed: {', '.join(self.schemes)})"
             )
         spec = parse_uri(uri)
+        if spec.kind == "job":  # job:ID/NAME: under the data directory by construction
+            if "file" not in self.schemes:
+                raise SourceRefused(
+                    "refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': file sources are not allowed"
+                )
+            return
         if spec.kind in ("file", "folder"):
             self._check_path(spec.target)
             return

@@ -3,6 +3,7 @@ them), the registry and the REST API (which store them). Pure: no Redis, no env.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,7 +12,10 @@ MAX_URI_CHARS = 2048
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 #: what a video job accepts (an upload, or a file in a folder given to ``analyze``)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp")
-SourceKind = Literal["device", "url", "folder", "file", "push"]
+SourceKind = Literal["device", "url", "folder", "file", "push", "job"]
+#: ``job:ID/NAME``: a file of a UI job, under ``{EMOSTREAM_DATA_DIR}/jobs/ID/NAME`` on whichever host opens it
+#: (the UI and ingest mount the same job storage, each at its own data directory)
+JOB_REF = re.compile(r"job:([A-Za-z0-9]{1,64})(?:/([A-Za-z0-9_-][A-Za-z0-9._-]{0,127}))?")
 
 
 class SourceError(RuntimeError):
@@ -38,6 +42,9 @@ def parse_uri(uri: str) -> SourceSpec:
     empty push name.
     """
     text = check_uri(uri).strip()
+    if text.startswith("job:"):
+        job_path(text, Path("."))  # refuses a malformed reference
+        return SourceSpec("job", text)
     if text.startswith("push:"):
         if not text[5:].strip():
             raise SourceError(f"push uri {uri!r} needs a name after 'push:'")
@@ -74,6 +81,26 @@ def check_uri(uri: str) -> str:
     if bad is not None:
         raise SourceError(f"camera uri holds the control character {bad!r}")
     return uri
+
+
+def job_path(ref: str, data_dir: Path) -> Path:
+    """Where the job reference ``job:ID/NAME`` (or ``job:ID``, the job's directory) is under ``data_dir``.
+    Raises :class:`SourceError` for anything else: the pattern leaves no room for ``..`` or ``/``."""
+    found = JOB_REF.fullmatch(ref)
+    if found is None:
+        raise SourceError(f"job reference {ref!r} is not job:ID or job:ID/NAME")
+    job_dir = data_dir / "jobs" / found.group(1)
+    return job_dir / found.group(2) if found.group(2) else job_dir
+
+
+def local_path(ref: str | Path, data_dir: Path | None) -> Path:
+    """A job reference resolved under ``data_dir``; any other path as it is."""
+    ref = str(ref)
+    if ref.startswith("job:"):
+        if data_dir is None:
+            raise SourceError(f"{ref} needs a data directory to resolve in")
+        return job_path(ref, data_dir)
+    return Path(ref)
 
 
 def source_loops(uri: str) -> bool:

@@ -15,7 +15,7 @@ from services.common.image import encode_jpeg
 from services.common.lifecycle import REDIS_DOWN, Backoff
 from services.common.registry import Camera
 from services.common.schema import End, Mode
-from services.common.sources import SourceError, parse_uri
+from services.common.sources import SourceError, SourceSpec, job_path, parse_uri
 from services.common.streams import backlog
 from services.common.worker import now_ms
 from services.ingest.settings import IngestSettings
@@ -88,7 +88,7 @@ class CameraReader:
         failures = 0
         while not self.stop.is_set():
             try:
-                source = FrameSource(parse_uri(cam.uri))
+                source = FrameSource(self.spec_of(cam.uri))
             except SourceError as exc:
                 failures += 1
                 self._report_error(str(exc), failures)
@@ -116,6 +116,21 @@ class CameraReader:
             finally:
                 source.close()
 
+    def spec_of(self, uri: str) -> SourceSpec:
+        """The source to open; a job reference (``job:ID/NAME``) resolves under this host's data directory,
+        where the UI's job storage is mounted. Raises SourceError saying so when the file is not there."""
+        spec = parse_uri(uri)
+        if spec.kind != "job":
+            return spec
+        data_dir = self.settings.data_dir
+        path = job_path(spec.target, data_dir)
+        if not path.is_file():
+            raise SourceError(
+                f"{spec.target} is not at {path}: mount the UI's job storage (its EMOSTREAM_DATA_DIR) on this"
+                f" ingest host and set EMOSTREAM_DATA_DIR to where it is mounted (now {data_dir})"
+            )
+        return SourceSpec("file", str(path))
+
     def _report_error(self, error: str, failures: int) -> None:
         delay = backoff_s(failures)
         log.warning(
@@ -129,7 +144,7 @@ class CameraReader:
         cam = self.camera
         error = ""
         try:
-            source = FrameSource(parse_uri(cam.uri))
+            source = FrameSource(self.spec_of(cam.uri))
         except SourceError as exc:
             self._finish(str(exc))
             return

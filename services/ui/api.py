@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any, Literal
 
 import redis
@@ -284,7 +283,7 @@ def build_router(
             raise HTTPException(404, f"no file {name!r}: jobs have {', '.join(FILES)}")
         if name not in job.files():
             raise HTTPException(404, f"job {job_id} has no {name} (status {job.status})")
-        return FileResponse(Path(job.out) / name, media_type=FILES[name], filename=name)
+        return FileResponse(job.out_dir / name, media_type=FILES[name], filename=name)
 
     @router.get(
         "/video/{name}.mjpg",

@@ -87,7 +87,8 @@ class JobManager:
         """``owner``: this process's name on the jobs it runs. Every ``adopt_interval_s`` the manager
         takes over unfinished jobs whose owner is gone (:meth:`adopt_orphans`)."""
         self.redis = client
-        self.store = JobStore(client)
+        self.store = JobStore(client, data_dir=data_dir)
+        self.data_dir = data_dir
         self.root = data_dir / "jobs"
         self.max_upload_bytes = max_upload_bytes
         self.stall_timeout_s = stall_timeout_s
@@ -130,7 +131,11 @@ class JobManager:
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
             raise
-        return Job(job_id, Path(filename).name or "video", str(video), str(out), frames_total=frames)
+        # job references, not this host's paths: ingest (and a UI replica that takes the job over) finds
+        # the files under its own EMOSTREAM_DATA_DIR, where it mounts the same job storage
+        ref = f"job:{job_id}"
+        name = Path(filename).name or "video"
+        return Job(job_id, name, f"{ref}/{video.name}", ref, frames_total=frames, data_dir=self.data_dir)
 
     def submit_path(self, path: Path, filename: str | None = None) -> Job:
         """Copy a local file (e.g. one Gradio received) into a new job and start it."""
@@ -178,7 +183,7 @@ class JobManager:
         their ids."""
         adopted = []
         for job in self.store.orphans():
-            if job.id not in self._running and Path(job.video).is_file():
+            if job.id not in self._running and job.video_path.is_file():
                 log.info("job taken over id=%s status=%s frames_done=%d", job.id, job.status, job.frames_done)
                 self._launch(job)
                 adopted.append(job.id)
@@ -228,16 +233,16 @@ class JobManager:
         finished = [j for j in self.all() if j.status in ("done", "failed")]
         for job in finished[self.max_kept :]:
             self.store.delete(job.id)
-            shutil.rmtree(job.out, ignore_errors=True)
+            shutil.rmtree(job.out_dir, ignore_errors=True)
 
 
 def write_timeline_png(job: Job, result: JobResult) -> None:
     """The UI's extra output: ``timeline.png``, the plot of the job's ``timeline.json``."""
     summary = job.summary  # set by the runner before its extra outputs, while the job is still "writing"
-    tracks = read_tracks(Path(job.out, "timeline.json").read_bytes())
+    tracks = read_tracks((job.out_dir / "timeline.json").read_bytes())
     png = timeline_png(
         tracks,
         summary.frames if summary is not None else len(result.frames),
         summary.fps if summary is not None and summary.fps > 0 else 25.0,
     )
-    Path(job.out, "timeline.png").write_bytes(png)
+    (job.out_dir / "timeline.png").write_bytes(png)

@@ -74,7 +74,7 @@ def test_inner_offline_dashboard(redis_client: redis.Redis, redis_url: str, tmp_
     settings = UISettings(redis_url=redis_url, port=free_port(), poll_hz=20, data_dir=tmp_path / "ui")
     requested: list[str] = []
     with (
-        run_ingest(redis_url),
+        run_ingest(redis_url, data_dir=settings.data_dir),
         FakePipeline(redis_client),
         serve_ui(settings, redis_client) as url,
         sync_playwright() as p,

@@ -52,7 +52,7 @@ def ui(redis_client: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[st
         pipeline_interval_s=0.5,
     )
     with (
-        run_ingest(redis_url, file_high_water=1000),
+        run_ingest(redis_url, file_high_water=1000, data_dir=settings.data_dir),  # the same job storage
         FakePipeline(redis_client),
         serve_ui(settings, redis_client) as url,
     ):

@@ -32,10 +32,40 @@ def make_app(redis_client: redis.Redis, redis_url: str, tmp_path: Path, **settin
     return TestClient(create_app(config, redis_client))
 
 
+def mount_jobs_elsewhere(tmp_path: Path) -> Path:
+    """Ingest's data directory as on another host: the UI's job storage (``ui/jobs``) mounted at another
+    path (``ingest/jobs``, a link standing in for the shared volume), nothing else shared."""
+    (tmp_path / "ui" / "jobs").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "ingest").mkdir(exist_ok=True)
+    (tmp_path / "ingest" / "jobs").symlink_to(tmp_path / "ui" / "jobs", target_is_directory=True)
+    return tmp_path / "ingest"
+
+
 @pytest.fixture()
-def pipeline(redis_client: redis.Redis, redis_url: str) -> Iterator[FakePipeline]:
-    with run_ingest(redis_url, file_high_water=1000), FakePipeline(redis_client) as fake:
+def pipeline(redis_client: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[FakePipeline]:
+    """Ingest (real) with its own data directory, where the UI's job storage is mounted, + FakePipeline."""
+    with (
+        run_ingest(redis_url, file_high_water=1000, data_dir=mount_jobs_elsewhere(tmp_path)),
+        FakePipeline(redis_client) as fake,
+    ):
         yield fake
+
+
+def test_a_job_fails_naming_the_fix_when_ingest_lacks_the_job_storage(
+    redis_client: redis.Redis, redis_url: str, tmp_path: Path, sample_media: Path
+) -> None:
+    with (
+        run_ingest(redis_url, data_dir=tmp_path / "elsewhere"),
+        FakePipeline(redis_client),
+        make_app(redis_client, redis_url, tmp_path) as api,
+    ):
+        resp = upload(api, sample_media / "single_face.mp4")
+        assert resp.status_code == 202, resp.text
+        body, _ = wait_job(api, resp.json()["id"])
+    assert body["status"] == "failed"
+    assert "mount the UI's job storage" in body["error"] and "EMOSTREAM_DATA_DIR" in body["error"]
+    # the upload is still where the UI put it: nothing is lost, the job can be submitted again
+    assert list((tmp_path / "ui" / "jobs").glob("*/input-single_face.mp4"))
 
 
 def wait_job(api: TestClient, job_id: str, timeout_s: float = 60) -> tuple[dict[str, Any], list[float]]:
