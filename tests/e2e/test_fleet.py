@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -19,7 +20,7 @@ from services.common import codec, health, keys, registry
 from services.common.connect import connect
 from services.common.schema import Tracks
 from tests.support.redis_cluster import Cluster
-from tests.support.wait import wait_for
+from tests.support.wait import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -93,9 +94,12 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
     client = connect()
     live = names_on_distinct_nodes(client, 2)
     supervisor = Supervisor({"EMOSTREAM_REDIS_URL": f"redis://127.0.0.1:{cluster.ports[1]}/0"})
-    layout = {"ingest": 1, "detector": 2, "classifier": 2, "tracker": 1}
+    layout = {"ingest": 1, "detector": 2, "classifier": 2, "tracker": 1, "events": 1, "ui": 1}
+    port = free_port()
     for service, replicas in layout.items():
         env = {"EMOSTREAM_REDIS_USERNAME": service, "EMOSTREAM_REDIS_PASSWORD": cluster.passwords[service]}
+        if service == "ui":
+            env |= {"EMOSTREAM_PORT": str(port), "EMOSTREAM_API_TOKEN": "fleet-token"}
         for _ in range(replicas):
             supervisor.add(service, env=env)
     supervisor.start()
@@ -128,6 +132,16 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
                 f"work done by both {service} replicas",
             )
         assert not [e for s in keys.dead_streams() for e in client.xrange(s)], "dead letters"
+        # the dashboard, as its own user, lists both cameras and their events, read shard by shard
+        api = httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer fleet-token"}
+        )
+        assert set(live) <= {c["name"] for c in api.get("/api/cameras").json()}
+        wait_for(
+            lambda: set(live) <= {e["camera_id"] for e in api.get("/api/events", params={"limit": 500}).json()},
+            60,
+            "events of both live cameras",
+        )
     finally:
         supervisor.stop()
         for name in live:
