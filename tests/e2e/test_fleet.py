@@ -138,7 +138,9 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
         )
         assert set(live) <= {c["name"] for c in api.get("/api/cameras").json()}
         wait_for(
-            lambda: set(live) <= {e["camera_id"] for e in api.get("/api/events", params={"limit": 500}).json()},
+            lambda: (
+                set(live) <= {e["camera_id"] for e in api.get("/api/events", params={"limit": 500}).json()}
+            ),
             60,
             "events of both live cameras",
         )

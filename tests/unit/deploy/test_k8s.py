@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 import re
 import shutil
 import subprocess
@@ -33,6 +34,8 @@ from tests.unit.deploy.contract import (
 )
 
 KUBECTL = shutil.which("kubectl")
+if KUBECTL is None and os.environ.get("EMOSTREAM_REQUIRE_KUBECTL"):  # CI renders for real (.ci/run)
+    raise RuntimeError("kubectl is not on PATH and EMOSTREAM_REQUIRE_KUBECTL is set")
 pytestmark = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl is not on PATH (`kubectl kustomize` renders deploy/k8s offline)"
 )
