@@ -85,7 +85,8 @@ USERS: dict[str, list[str]] = {
             "emo:jobs",
             "emo:job:*",
             "frame:*",
-            *camera_keys("camera:*", "frames:*", "faces:*", "emotions:*", "tracks:*", "tracker:state:*"),
+            *camera_keys("camera:*", "frames:*", "faces:*", "emotions:*", "tracks:*"),
+            *camera_keys("tracker:state:*", "timeline:*"),
         ],
     ),
 }

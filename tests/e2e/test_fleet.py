@@ -137,6 +137,24 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer fleet-token"}
         )
         assert set(live) <= {c["name"] for c in api.get("/api/cameras").json()}
+        # a video uploaded to the dashboard runs as the ui's job (its user cleans the job's keys up after)
+        with open(video, "rb") as fh:
+            answer = api.post("/api/jobs", files={"file": ("clip.mp4", fh, "video/mp4")}, timeout=60)
+        assert answer.status_code == 202, answer.text
+        job_id = answer.json()["id"]
+        done = wait_for(
+            lambda: (j := api.get(f"/api/jobs/{job_id}").json())["status"] in ("done", "failed") and j,
+            240,
+            "the uploaded job",
+        )
+        assert done["status"] == "done", done
+        assert done["summary"]["frames"] == frames_of(video)
+        camera = f"job-{job_id}"
+        wait_for(  # (the runner cleans up right after it records the job done)
+            lambda: not client.exists(keys.timeline(camera)) and not client.exists(keys.camera(camera)),
+            10,
+            "the cleanup of the job's keys, as the ui's user",
+        )
         wait_for(
             lambda: (
                 set(live) <= {e["camera_id"] for e in api.get("/api/events", params={"limit": 500}).json()}

@@ -168,6 +168,11 @@ def test_non_utf8_names_and_traversal_are_refused(ui: tuple[str, Path], redis_cl
     assert status == 404
     answer = httpx.get(f"{url}/api/jobs/x/files/..%2F..%2F..%2Fetc%2Fpasswd", headers=BEARER, timeout=10)
     assert answer.status_code == 404 and "root:" not in answer.text
+    body = b'{"name": "\xff\xfe", "uri": "rtsp://10.0.0.5/s"}'  # not UTF-8: refused, nothing registered
+    head = b"POST /api/cameras HTTP/1.1\r\nHost: x\r\n" + AUTH + b"Content-Type: application/json\r\n"
+    status, answer_bytes = raw(url, head + b"Content-Length: %d\r\n\r\n" % len(body), body)
+    assert status in (400, 422), answer_bytes[:300]
+    assert registry.all_cameras(redis_client) == []
     answer = post_camera(url, "rtsp://10.0.0.5/s", name="../../etc")
     assert answer.status_code == 422 and "letters, digits" in answer.text
     # an upload whose file name is not UTF-8 (and not a video): refused, named, nothing kept
