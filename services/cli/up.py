@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import threading
 import time
 
@@ -14,6 +16,7 @@ from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, 
 from services.common import codec, keys, registry
 from services.common.connect import connect
 from services.common.schema import Tracks
+from services.common.source_policy import is_loopback_bind
 from services.common.sources import source_loops
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,14 @@ def parse_sources(items: list[str]) -> dict[str, str]:
         registry.validate_name(name.strip())
         sources[name.strip()] = uri.strip()
     return sources
+
+
+def new_login(host: str) -> str:
+    """A password generated for a dashboard that others reach (bound beyond loopback) and that has none
+    (``EMOSTREAM_UI_PASSWORD``); '' otherwise. Such a dashboard also gets EMOSTREAM_SOURCE_ALLOW's rules."""
+    if is_loopback_bind(host) or os.environ.get("EMOSTREAM_UI_PASSWORD"):
+        return ""
+    return secrets.token_urlsafe(12)
 
 
 def first_annotated(client: redis.Redis, cameras: list[str]) -> str | None:
@@ -72,6 +83,9 @@ def up(
     started = time.monotonic()
     settings = CliSettings()
     env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_HOST": host, **model_env(model)}
+    login = new_login(host)
+    if login:
+        env["EMOSTREAM_UI_PASSWORD"] = login
     try:
         with interruptible():
             if not sources:
@@ -85,6 +99,13 @@ def up(
                     registry.add(client, name, uri, mode="live", loop=source_loops(uri))
                 where = "embedded redis" if running.embedded else f"redis at {running.redis_url}"
                 print(f"emostream: {where}; dashboard on http://{host}:{port}/ ; Ctrl-C stops", flush=True)
+                if login:
+                    print(
+                        f"emostream: the dashboard listens beyond loopback: log in as "
+                        f"{os.environ.get('EMOSTREAM_UI_USER', 'emostream')} / {login} "
+                        "(set EMOSTREAM_UI_PASSWORD to choose it)",
+                        flush=True,
+                    )
                 threading.Thread(
                     target=report_first_frame, args=(client, list(sources), started), daemon=True
                 ).start()
