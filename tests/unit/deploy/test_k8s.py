@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,7 +45,13 @@ kubernetes_validate = pytest.importorskip(
 )
 
 K8S = DEPLOY / "k8s"
-TREES = {"default": K8S, "external-redis": K8S / "overlays" / "external-redis"}
+TREES = {
+    "default": K8S,
+    "external-redis": K8S / "overlays" / "external-redis",
+    "redis-cluster": K8S / "overlays" / "redis-cluster",
+}
+#: settings an overlay adds to the ConfigMap beyond deploy/.env.example's
+OVERLAY_SETTINGS = {"redis-cluster": {"EMOSTREAM_REDIS_CLUSTER", "EMOSTREAM_REDIS_SHARDS"}}
 NAMESPACE = "emostream"
 #: the schemas kubernetes-validate ships offline; strict: an unknown field (a typo) fails
 KUBERNETES_VERSION = "1.30"
@@ -88,7 +95,29 @@ REDIS_STREAMS_METADATA = {
     "unsafeSsl",
     "databaseIndex",
 }
-#: the parameters a TriggerAuthentication may give the redis-streams scaler
+# On a Redis Cluster: the redis-cluster-streams scaler (keda.sh/docs/2.21/scalers/redis-cluster-streams,
+# from kedacore/keda-docs content/docs/2.21/scalers/redis-cluster-streams.md): a list of nodes instead of
+# one address, no host/port pair, and the same TriggerAuthentication parameters as redis-streams.
+REDIS_CLUSTER_STREAMS_METADATA = {
+    "addresses",
+    "addressesFromEnv",
+    "hosts",
+    "hostsFromEnv",
+    "ports",
+    "portsFromEnv",
+    "usernameFromEnv",
+    "passwordFromEnv",
+    "stream",
+    "consumerGroup",
+    "pendingEntriesCount",
+    "streamLength",
+    "lagCount",
+    "activationLagCount",
+    "enableTLS",
+    "unsafeSsl",
+    "databaseIndex",
+}
+#: the parameters a TriggerAuthentication may give the redis-streams (and redis-cluster-streams) scaler
 REDIS_STREAMS_AUTH_PARAMETERS = {"username", "password", "tls", "ca", "cert", "key", "keyPassword"}
 TRIGGER_AUTHENTICATION_SPEC = {
     "podIdentity",
@@ -156,13 +185,22 @@ def config(tree: str) -> dict[str, str]:
     return one(tree, "ConfigMap", "emostream-config")["data"]  # type: ignore[no-any-return]
 
 
+def key_shards(tree: str) -> int:
+    """The key shards the tree's services use (``connect.redis_client``): 0 unless on a Redis Cluster."""
+    data = config(tree)
+    cluster = data.get("EMOSTREAM_REDIS_CLUSTER", "").lower() in {"1", "true", "yes", "on"}
+    return int(data.get("EMOSTREAM_REDIS_SHARDS", "16")) if cluster else 0
+
+
 def check_command(service: str) -> list[str]:
     return ["python", "-m", f"services.{service}", "--check"]
 
 
 @pytest.fixture(autouse=True)
-def single_redis_key_layout() -> None:
-    keys.configure(0)  # the stream names KEDA watches are those of a single Redis
+def single_redis_key_layout() -> Iterator[None]:
+    keys.configure(0)  # a single Redis's key names unless a test configures the cluster's shards
+    yield
+    keys.configure(0)
 
 
 @pytest.mark.parametrize("tree", TREES)
@@ -253,7 +291,7 @@ def test_every_pod_is_locked_down(tree: str) -> None:
 def test_config_map_mirrors_env_example(tree: str) -> None:
     data = config(tree)
     example = env_file(DEPLOY / ".env.example")
-    assert set(data) == set(example), (
+    assert set(data) - OVERLAY_SETTINGS.get(tree, set()) == set(example), (
         "deploy/k8s/base/config.env and deploy/.env.example list the same settings"
     )
     for name, value in example.items():
@@ -354,6 +392,37 @@ def test_external_redis_overlay_has_no_redis_of_its_own() -> None:
     assert config(tree)["EMOSTREAM_REDIS_URL"].startswith("rediss://")
 
 
+def test_redis_cluster_overlay_watches_the_shard_tagged_streams() -> None:
+    tree = "redis-cluster"
+    data = config(tree)
+    assert data["EMOSTREAM_REDIS_CLUSTER"] == "1"
+    shards = int(data["EMOSTREAM_REDIS_SHARDS"])
+    assert shards > 0
+    assert not all_of(tree, "StatefulSet"), "no Redis of its own"
+    assert not [s for s in all_of(tree, "Service") if s["metadata"]["name"] == "emostream-redis"]
+    url = urlsplit(data["EMOSTREAM_REDIS_URL"])
+    scaled = {
+        s["spec"]["scaleTargetRef"]["name"].removeprefix("emostream-"): s
+        for s in all_of(tree, "ScaledObject")
+    }
+    assert set(scaled) == set(GPU_SERVICES)
+    keys.configure(shards)
+    try:
+        for service, so in scaled.items():
+            kind, group = keys.GROUPS[service]
+            for trigger in so["spec"]["triggers"]:
+                meta = trigger["metadata"]
+                assert trigger["type"] == "redis-cluster-streams"
+                assert "address" not in meta, "redis-cluster-streams takes addresses"
+                assert f"{url.hostname}:{url.port or REDIS_PORT}" in meta["addresses"].split(",")
+                assert meta["consumerGroup"] == group
+                camera = keys.camera_of_stream(meta["stream"])
+                assert keys.tag_of(meta["stream"]), "a shard-tagged name"
+                assert meta["stream"] == keys.stream(kind, camera), "the name the services use"
+    finally:
+        keys.configure(0)
+
+
 @pytest.mark.parametrize("tree", TREES)
 def test_keda_scales_detector_and_classifier_on_group_lag(tree: str) -> None:
     scaled = all_of(tree, "ScaledObject")
@@ -361,6 +430,8 @@ def test_keda_scales_detector_and_classifier_on_group_lag(tree: str) -> None:
     targets = {s["spec"]["scaleTargetRef"]["name"] for s in scaled}
     assert targets == {f"emostream-{s}" for s in GPU_SERVICES}, "one ScaledObject per GPU service"
     url = urlsplit(config(tree)["EMOSTREAM_REDIS_URL"])
+    cluster = key_shards(tree) > 0
+    keys.configure(key_shards(tree))  # the stream names the services use (reset by the fixture)
     for so in scaled:
         assert so["apiVersion"] == "keda.sh/v1alpha1"
         spec = so["spec"]
@@ -374,21 +445,22 @@ def test_keda_scales_detector_and_classifier_on_group_lag(tree: str) -> None:
         assert spec["triggers"]
         for trigger in spec["triggers"]:
             assert set(trigger) <= TRIGGER
-            assert trigger["type"] == "redis-streams"
+            assert trigger["type"] == ("redis-cluster-streams" if cluster else "redis-streams")
             meta = trigger["metadata"]
-            assert set(meta) <= REDIS_STREAMS_METADATA
+            assert set(meta) <= (REDIS_CLUSTER_STREAMS_METADATA if cluster else REDIS_STREAMS_METADATA)
             assert all(isinstance(v, str) for v in meta.values()), "KEDA metadata is a map of strings"
             assert meta["consumerGroup"] == group
             camera = keys.camera_of_stream(meta["stream"])
             assert meta["stream"] == keys.stream(kind, camera)
             assert int(meta["lagCount"]) > 0 and int(meta["activationLagCount"]) >= 0
             assert not {"pendingEntriesCount", "streamLength"} & set(meta), "scaled on lag alone"
-            host, port = meta["address"].rsplit(":", 1)
+            nodes = [a.strip().rsplit(":", 1) for a in meta["addresses" if cluster else "address"].split(",")]
+            assert cluster or len(nodes) == 1
+            port = str(url.port or REDIS_PORT)
             if tree == "default":
-                assert host == f"emostream-redis.{NAMESPACE}.svc", "seen from KEDA's namespace"
+                assert nodes == [[f"emostream-redis.{NAMESPACE}.svc", port]], "seen from KEDA's namespace"
             else:
-                assert host == url.hostname
-            assert int(port) == (url.port or REDIS_PORT)
+                assert [url.hostname, port] in nodes, "the node the services use"
             assert meta.get("enableTLS", "false") == ("true" if url.scheme == "rediss" else "false")
             ref = trigger["authenticationRef"]
             assert set(ref) <= AUTHENTICATION_REF
