@@ -1,6 +1,7 @@
 """Replica scaling of the stream worker, with a stand-in stage of fixed service time that uses no CPU.
 
 Usage: python -m benchmarks.replicas [--service-ms 20] [--messages 400] [--replicas 1,2,4,8] [--json]
+       python -m benchmarks.replicas --cluster [--messages 400] [--json]
 
 For each replica count k, on a fresh embedded Redis: k worker processes run the real
 :class:`~services.common.worker.Worker` (consumer group, XREADGROUP, one MULTI per batch with outputs and
@@ -12,6 +13,10 @@ second, so k replicas should give about k times that until Redis or the CPU limi
 It then measures the same with a service time of 0 (what the transport alone sustains), and the cost of
 one hop: one replica, entries added at 100 per second, latency = output entry id time - input entry id
 time, p50 and p99.
+
+``--cluster`` compares, in one run, the transport (service time 0, 1 and 2 replicas) and the one-hop
+latency on a single Redis against a 3-master Redis Cluster on this machine (``tests.support.redis_cluster``:
+ACL users, the workers' keys hash-tagged, reads and MULTIs one per shard), alternating the two twice.
 """
 
 from __future__ import annotations
@@ -21,18 +26,22 @@ import json
 import multiprocessing as mp
 import signal
 import statistics
+import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import cast
 
 import redis
 
 from services.cli.embedded_redis import EmbeddedRedis
 from services.common import codec, health, keys
+from services.common.connect import connect
 from services.common.schema import Frame, Message
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, RedisSettings
 from services.common.streams import Batch, Entry
 from services.common.worker import Worker, map_stage
 
@@ -66,8 +75,10 @@ class SleepHandler:
         return Batch()
 
 
-def replica(url: str, index: int, service_ms: float) -> None:
-    settings = CommonSettings(redis_url=url, instance=f"r{index}", read_count=8, max_wait_ms=5, watchdog_s=0)
+def replica(url: str, index: int, service_ms: float, cluster: bool = False) -> None:
+    settings = CommonSettings(
+        redis_url=url, instance=f"r{index}", read_count=8, max_wait_ms=5, watchdog_s=0, redis_cluster=cluster
+    )
     worker = Worker("bench", settings, SleepHandler(service_ms), "frames", "bench")
     signal.signal(signal.SIGTERM, lambda *_: worker.stop.set())
     worker.run()
@@ -89,13 +100,34 @@ def outputs(client: redis.Redis) -> int:
     return sum(int(client.xlen(keys.stream("faces", c))) for c in CAMERAS)
 
 
-def run(k: int, service_ms: float, messages: int, paced_per_s: float = 0) -> dict[str, float]:
+@contextmanager
+def server(cluster: bool) -> Iterator[str]:
+    """A fresh single Redis, or a fresh 3-master cluster; its URL."""
+    if not cluster:
+        with EmbeddedRedis() as single:
+            yield single.url
+        return
+    from tests.support.redis_cluster import Cluster
+
+    with tempfile.TemporaryDirectory() as root:
+        nodes = Cluster(Path(root))
+        try:
+            yield nodes.url
+        finally:
+            nodes.stop()
+
+
+def run(
+    k: int, service_ms: float, messages: int, paced_per_s: float = 0, cluster: bool = False
+) -> dict[str, float]:
     """One measurement: throughput (entries/s) and, when paced, per-entry latency."""
-    with EmbeddedRedis() as server:
-        client = redis.Redis.from_url(server.url)
+    with server(cluster) as url:
+        client = connect(RedisSettings(redis_url=url, redis_cluster=cluster))
         client.sadd(keys.CAMERAS, *CAMERAS)
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=replica, args=(server.url, i, service_ms), daemon=True) for i in range(k)]
+        procs = [
+            ctx.Process(target=replica, args=(url, i, service_ms, cluster), daemon=True) for i in range(k)
+        ]
         for p in procs:
             p.start()
         deadline = time.monotonic() + 120
@@ -132,7 +164,34 @@ def run(k: int, service_ms: float, messages: int, paced_per_s: float = 0) -> dic
             p.terminate()
         for p in procs:
             p.join(10)
+        keys.configure(0)
         return result
+
+
+def compare_cluster(messages: int, as_json: bool) -> int:
+    """Single Redis against a 3-master cluster, alternated (A B A B): the better of each pair of runs."""
+    rows: dict[str, dict[str, float]] = {}
+    for name in ("single", "cluster", "single", "cluster"):
+        cluster = name == "cluster"
+        best = rows.setdefault(name, {})
+        for k in (1, 2):
+            got = run(k, 0, messages * 5, cluster=cluster)["entries_per_s"]
+            best[f"transport_{k}"] = max(best.get(f"transport_{k}", 0.0), got)
+        hop = run(1, 0, 500, paced_per_s=100, cluster=cluster)
+        for q in ("hop_p50_ms", "hop_p99_ms"):
+            best[q] = min(best.get(q, float("inf")), hop[q])
+    if as_json:
+        print(json.dumps(rows))
+        return 0
+    print(
+        f"transport (service time 0) and one hop at 100/s, {len(CAMERAS)} camera streams, best of 2 runs each"
+    )
+    for name, row in rows.items():
+        print(
+            f"  {name:8s} 1 replica {row['transport_1']:8.1f} entries/s, 2 replicas {row['transport_2']:8.1f}"
+            f" entries/s; hop p50 {row['hop_p50_ms']} ms, p99 {row['hop_p99_ms']} ms"
+        )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=400)
     parser.add_argument("--replicas", default="1,2,4,8")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--cluster", action="store_true", help="single Redis against a 3-master cluster")
     args = parser.parse_args(argv)
+    if args.cluster:
+        return compare_cluster(args.messages, args.json)
     counts = [int(x) for x in args.replicas.split(",")]
     rows = [run(k, args.service_ms, args.messages) for k in counts]
     base = rows[0]["entries_per_s"]
