@@ -103,6 +103,9 @@ class StreamClient:
         self._recovered: set[str] = set()  # streams whose own pending entries were all read again
         self._trimmed: set[str] = set()  # streams whose last read met pending entries trimmed away
         self._turn = 0  # the shard whose read blocks next when no shard had anything
+        #: a read met a deleted stream: refresh the cameras before the next read, or MKSTREAM would bring
+        #: a removed camera's stream back, empty, for good
+        self.groups_lost = False
 
     def ensure_group(self, stream: str) -> None:
         """Create the group at the start of the stream (MKSTREAM) unless it exists.
@@ -172,6 +175,7 @@ class StreamClient:
             if "NOGROUP" not in str(exc) and "UNBLOCKED" not in str(exc):
                 raise
             self._grouped.clear()  # a stream was deleted (camera removed, job cleaned): recreate lazily
+            self.groups_lost = True  # ...once the caller has looked at the cameras again (see Worker.step)
             return []
         replies = cast(list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes] | None]]]], reply or [])
         for stream, items in replies:

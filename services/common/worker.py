@@ -114,7 +114,8 @@ class Worker(Service):
     # -- the lifecycle hooks ---------------------------------------------------------------------------------
     def step(self) -> bool:
         t = time.monotonic()
-        if t >= self._next_refresh:
+        if t >= self._next_refresh or self.streams.groups_lost:
+            self.streams.groups_lost = False
             self._refresh_cameras()
             self._next_refresh = t + 1.0
         if self.periodic_claim and t >= self._next_claim:

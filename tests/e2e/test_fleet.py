@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,10 @@ def names_on_distinct_nodes(client: redis.Redis, count: int) -> list[str]:
     raise AssertionError("no names on distinct nodes")
 
 
+def keys_of_streams(camera: str) -> list[str]:
+    return [keys.stream(kind, camera) for kind in keys.STREAM_KINDS]
+
+
 def tracks_with_faces(client: redis.Redis, camera: str) -> int:
     entries = client.xrange(keys.stream("tracks", camera), count=10_000)
     return sum(1 for _, f in entries if isinstance(m := codec.decode(f), Tracks) and m.tracks)
@@ -151,10 +156,18 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
         assert done["summary"]["frames"] == frames_of(video)
         camera = f"job-{job_id}"
         wait_for(  # (the runner cleans up right after it records the job done)
-            lambda: not client.exists(keys.timeline(camera)) and not client.exists(keys.camera(camera)),
+            lambda: (
+                not any(
+                    client.exists(k)
+                    for k in (keys.timeline(camera), keys.camera(camera), *keys_of_streams(camera))
+                )
+            ),
             10,
             "the cleanup of the job's keys, as the ui's user",
         )
+        time.sleep(2.5)  # past every worker's camera refresh (1 s): no consumer brought a stream back
+        leftover = [k for k in keys_of_streams(camera) if client.exists(k)]
+        assert not leftover, f"streams of a finished job came back: {leftover}"
         wait_for(
             lambda: (
                 set(live) <= {e["camera_id"] for e in api.get("/api/events", params={"limit": 500}).json()}
