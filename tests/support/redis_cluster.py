@@ -39,11 +39,10 @@ class Cluster:
                 f"user default off\n{users}"
             )
             (home / "redis.conf").write_text(config)
-            self.procs.append(
-                subprocess.Popen(
-                    [server, str(home / "redis.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-                )
-            )
+            args = [server, str(home / "redis.conf")]
+            if shutil.which("setpriv"):  # the node gets SIGTERM when the test session dies, even by SIGKILL
+                args = [shutil.which("setpriv") or "setpriv", "--pdeathsig", "TERM", *args]
+            self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
         for port in self.ports:
             self._wait(lambda p=port: self.node(p).ping(), f"node {port} to answer")
         subprocess.run(
