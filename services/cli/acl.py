@@ -105,10 +105,15 @@ def rules(user: str, password: str) -> list[str]:
     return [*head, "resetchannels", *COMMANDS.split(), *USERS[user]]
 
 
+def config_line(user: str, password: str) -> str:
+    """``user`` as a config-file or ACL-file line (``user NAME on >PASSWORD ...``: a new user, no reset)."""
+    return f"user {user} {' '.join(rules(user, password)[1:])}"
+
+
 def users_acl(passwords: dict[str, str]) -> str:
     """An ACL file (``redis-server --aclfile``): the users of ``passwords``, and ``default`` off."""
     lines = ["user default off resetkeys resetchannels -@all"]
-    lines += [f"user {u} {' '.join(r for r in rules(u, p) if r != 'reset')}" for u, p in passwords.items()]
+    lines += [config_line(u, p) for u, p in passwords.items()]
     return "\n".join(lines) + "\n"
 
 

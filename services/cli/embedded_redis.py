@@ -112,7 +112,7 @@ class EmbeddedRedis:
         if setpriv:  # util-linux: the server gets SIGTERM if this process dies, even by SIGKILL
             args = [setpriv, "--pdeathsig", "TERM", *args]
         config = [f"requirepass {self.password}"] if self.password else []
-        config += [f"user {u} {' '.join(acl.rules(u, p)[1:])}" for u, p in self.users.items()]
+        config += [acl.config_line(u, p) for u, p in self.users.items()]
         if config:
             # through a config on stdin, so no password ever shows in the process list
             args.insert(args.index("--port"), "-")

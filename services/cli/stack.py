@@ -178,7 +178,7 @@ def stack(
     if redis_url is None:
         redis_url = CliSettings().redis_url
     # an embedded Redis lets no anonymous client in, and each service in only as its own ACL user
-    users = acl.new_passwords()
+    users = {} if redis_url else acl.new_passwords()
     embedded = None if redis_url else EmbeddedRedis(data_dir=data_dir, password=new_password(), users=users)
     try:
         url = redis_url or (embedded.url if embedded else "")
@@ -189,12 +189,10 @@ def stack(
         supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, **(env or {})})
         for name in wanted:
             own = (
-                {"EMOSTREAM_REDIS_USERNAME": name, "EMOSTREAM_REDIS_PASSWORD": users[name]}
-                if embedded
-                else {}
+                {"EMOSTREAM_REDIS_USERNAME": name, "EMOSTREAM_REDIS_PASSWORD": users[name]} if users else None
             )
             for _ in range((replicas or {}).get(name, 1)):
-                supervisor.add(name, env=own if embedded else None)
+                supervisor.add(name, env=own)
         running = Stack(url, supervisor, wanted, embedded)
         watcher = threading.Thread(target=running.monitor, name="supervisor", daemon=True)
         try:

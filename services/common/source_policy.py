@@ -38,8 +38,6 @@ DENIED_NETS = tuple(
 )
 DENIED_NAMES = ("metadata", "metadata.google.internal", "metadata.azure.internal", "instance-data")
 
-NO_FILES = "refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': file sources are not allowed"
-
 Resolver = Callable[[str], list[str]]
 
 
@@ -110,36 +108,31 @@ class SourcePolicy:
         """Return when ``uri`` may be registered; raise :class:`SourceRefused` naming the rule otherwise."""
         if self.allow_all:
             return
-        named = uri.strip().split("://", 1)[0].lower() if "://" in uri else ""
-        if named and named not in self.schemes:  # also what parse_uri would take for a path: gopher://
-            raise SourceRefused(
-                f"refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': {named} sources are not allowed "
-                f"(allowed: {', '.join(self.schemes)})"
-            )
+        # a URL's scheme first: parse_uri takes an unknown one (gopher://) for a file path
+        self._check_scheme(uri.strip().split("://", 1)[0].lower() if "://" in uri else "")
         spec = parse_uri(uri)
         if spec.kind == "job":  # job:ID/NAME: under the data directory by construction
-            if "file" not in self.schemes:
-                raise SourceRefused(
-                    "refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': file sources are not allowed"
-                )
+            self._check_scheme("file")
             return
         if spec.kind in ("file", "folder"):
             self._check_path(spec.target)
             return
-        scheme = spec.kind if spec.kind in ("device", "push") else spec.target.split("://", 1)[0].lower()
-        if scheme not in self.schemes:
+        self._check_scheme(
+            spec.kind if spec.kind in ("device", "push") else spec.target.split("://", 1)[0].lower()
+        )
+        if spec.kind == "url":
+            self._check_host(spec.target, resolver)
+
+    def _check_scheme(self, scheme: str) -> None:
+        """Refuse ``scheme`` unless the rule allows it ('': nothing to check)."""
+        if scheme and scheme not in self.schemes:
             raise SourceRefused(
                 f"refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': {scheme} sources are not allowed "
                 f"(allowed: {', '.join(self.schemes)})"
             )
-        if spec.kind == "url":
-            self._check_host(spec.target, resolver)
 
     def _check_path(self, target: str) -> None:
-        if "file" not in self.schemes:
-            raise SourceRefused(
-                "refused by EMOSTREAM_SOURCE_ALLOW rule 'schemes': file sources are not allowed"
-            )
+        self._check_scheme("file")
         real = Path(os.path.realpath(target))
         if not any(real == d or d in real.parents for d in self.files):
             allowed = ", ".join(str(d) for d in self.files) or "none"
@@ -158,24 +151,19 @@ class SourcePolicy:
         if host in DENIED_NAMES:
             raise SourceRefused(f"refused by the metadata rule: {host} is a cloud metadata service name")
         try:
-            addresses = [host] if ipaddress.ip_address(host) else []
+            addresses = [ipaddress.ip_address(host)]
         except ValueError:
-            addresses = resolver(host)
-        for addr in addresses:
-            ip = ipaddress.ip_address(addr.split("%", 1)[0])
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolver(host)]  # (no zone id)
+        for ip in addresses:
             if any(ip in net for net in DENIED_NETS):
                 raise SourceRefused(
                     f"refused by the link-local/metadata rule: {host} is {ip}, an address cameras never have "
                     "(cloud metadata services live there)"
                 )
-        if not self.hosts:
-            return
-        if host in self.hosts:
+        if not self.hosts or host in self.hosts:
             return
         nets = [ipaddress.ip_network(h, strict=False) for h in self.hosts if "/" in h]
-        if addresses and all(
-            any(ipaddress.ip_address(a.split("%", 1)[0]) in n for n in nets) for a in addresses
-        ):
+        if addresses and all(any(ip in n for n in nets) for ip in addresses):
             return
         raise SourceRefused(
             f"refused by EMOSTREAM_SOURCE_ALLOW rule 'hosts': {host} is not in {', '.join(self.hosts)}"

@@ -48,16 +48,12 @@ class Batch:
     def by_shard(self) -> list[Batch]:
         """The batch split into one per shard (``keys.tag_of``), each for one MULTI in one cluster slot;
         on a single Redis (no tags) the batch itself. An untagged key gets a batch of its own."""
-
-        def group(key: str) -> str:
-            return keys.tag_of(key) or key
-
         if not keys.sharded():
             return [self]
         parts: dict[str, Batch] = {}
 
         def part(key: str) -> Batch:
-            return parts.setdefault(group(key), Batch())
+            return parts.setdefault(keys.tag_of(key) or key, Batch())
 
         for stream, message in self.outputs:
             part(stream).outputs.append((stream, message))

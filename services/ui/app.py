@@ -61,17 +61,23 @@ class BodyLimit:
         self.upload_text = upload_text or f"{upload_bytes:,} bytes"
         self.body_bytes = body_bytes
 
-    def limit(self, path: str) -> int:
-        return self.upload_bytes if path.rstrip("/").endswith(self.UPLOAD_PATHS) else self.body_bytes
+    def limit(self, path: str) -> tuple[int, str]:
+        """The limit of a body sent to ``path``, in bytes and in words."""
+        if path.rstrip("/").endswith(self.UPLOAD_PATHS):
+            return self.upload_bytes, f"upload too large: over the limit of {self.upload_text}"
+        return self.body_bytes, f"request body too large: over the limit of {self.body_bytes:,} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.limit(scope["path"])
+        limit, too_large = self.limit(scope["path"])
         length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > limit:
-            await self.refuse(scope, receive, send, limit, "not a number" if not length.isdigit() else "")
+        if not length.isdigit():
+            await self.refuse(scope, receive, send, 400, "Content-Length is not a number")
+            return
+        if int(length) > limit:
+            await self.refuse(scope, receive, send, 413, too_large)
             return
         received = 0
         started = False
@@ -93,13 +99,11 @@ class BodyLimit:
             await self.app(scope, counted, tracked)
         except BodyTooLarge:
             if not started:
-                await self.refuse(scope, receive, send, limit)
+                await self.refuse(scope, receive, send, 413, too_large)
 
-    async def refuse(self, scope: Scope, receive: Receive, send: Send, limit: int, bad: str = "") -> None:
-        text = self.upload_text if limit == self.upload_bytes else f"{limit:,} bytes"
-        what = "upload" if limit == self.upload_bytes else "request body"
-        detail = f"Content-Length is {bad}" if bad else f"{what} too large: over the limit of {text}"
-        await JSONResponse({"detail": detail}, status_code=413 if not bad else 400)(scope, receive, send)
+    @staticmethod
+    async def refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+        await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
 
 
 def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:

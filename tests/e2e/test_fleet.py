@@ -20,21 +20,11 @@ from services.cli.supervisor import Supervisor
 from services.common import codec, health, keys, registry
 from services.common.connect import connect
 from services.common.schema import Tracks
+from tests.support.clips import frame_count
 from tests.support.redis_cluster import Cluster
 from tests.support.wait import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
-
-def frames_of(path: Path) -> int:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
 
 
 def check_job_outputs(out: Path, frames: int) -> None:
@@ -65,7 +55,7 @@ def test_analyze_on_a_redis_cluster(cluster_env: Cluster, sample_media: Path, tm
         timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr[-3000:]
-    check_job_outputs(tmp_path, frames_of(video))
+    check_job_outputs(tmp_path, frame_count(video))
     # the job's keys carried its camera's shard tag: nothing of it went to an untagged camera key
     client = connect()
     assert not [k for k in client.scan_iter(match="emo:frames:*")], "an untagged stream on the cluster"
@@ -119,7 +109,7 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
         jobs = new_jobs([video], tmp_path)
         errors = run_jobs(cluster.url, jobs, progress=False, stall_timeout_s=300)
         assert jobs[0].status == "done", errors
-        check_job_outputs(Path(jobs[0].out), frames_of(video))
+        check_job_outputs(Path(jobs[0].out), frame_count(video))
         for name in live:
             wait_for(lambda n=name: tracks_with_faces(client, n) >= 5, 120, f"tracked faces of {name}")
         for service in ("detector", "classifier"):
@@ -153,7 +143,7 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
             "the uploaded job",
         )
         assert done["status"] == "done", done
-        assert done["summary"]["frames"] == frames_of(video)
+        assert done["summary"]["frames"] == frame_count(video)
         camera = f"job-{job_id}"
         wait_for(  # (the runner cleans up right after it records the job done)
             lambda: (

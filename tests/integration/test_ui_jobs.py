@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from services.ui.app import create_app
 from services.ui.settings import UISettings
+from tests.support.clips import frame_count
 from tests.support.ui import FakePipeline, run_ingest
 from tests.support.wait import wait_for
 
@@ -98,12 +99,7 @@ def ffmpeg_info(path: Path) -> str:
 def count_frames(data: bytes, tmp_path: Path) -> int:
     path = tmp_path / "check.mp4"
     path.write_bytes(data)
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
+    return frame_count(path)
 
 
 def test_upload_runs_a_lossless_job_with_all_outputs(

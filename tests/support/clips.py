@@ -197,6 +197,16 @@ def _visible_fraction(box: tuple[float, float, float, float], above: np.ndarray)
     return free / area
 
 
+def frame_count(path: Path) -> int:
+    """The frames OpenCV decodes from the video at ``path``."""
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
 def write_clip(rendered: Rendered, path: Path, fps: float = FPS) -> Path:
     """The frames as an MP4 at ``fps``; below ``FPS`` frames are dropped evenly so that time runs as in
     the clip (a live camera at the ingest's fps cap then sees it in real time)."""

@@ -29,7 +29,7 @@ class Cluster:
         if server is None or cli is None:
             raise RuntimeError("redis-server and redis-cli are needed (apt-get install redis-server)")
         admin = self.passwords[acl.ADMIN]
-        users = "".join(f"user {u} {' '.join(acl.rules(u, p)[1:])}\n" for u, p in self.passwords.items())
+        users = "".join(f"{acl.config_line(u, p)}\n" for u, p in self.passwords.items())
         for port in self.ports:
             home = root / str(port)
             home.mkdir(parents=True)

@@ -76,13 +76,8 @@ SCALED_OBJECT_SPEC = {
 SCALE_TARGET_REF = {"apiVersion", "kind", "name", "envSourceContainerName"}
 TRIGGER = {"type", "name", "metadata", "authenticationRef", "metricType", "useCachedMetrics"}
 AUTHENTICATION_REF = {"name", "kind"}
-REDIS_STREAMS_METADATA = {
-    "address",
-    "addressFromEnv",
-    "host",
-    "hostFromEnv",
-    "port",
-    "portFromEnv",
+#: the metadata both Redis stream scalers take
+STREAMS_METADATA = {
     "usernameFromEnv",
     "passwordFromEnv",
     "stream",
@@ -95,27 +90,24 @@ REDIS_STREAMS_METADATA = {
     "unsafeSsl",
     "databaseIndex",
 }
+REDIS_STREAMS_METADATA = STREAMS_METADATA | {
+    "address",
+    "addressFromEnv",
+    "host",
+    "hostFromEnv",
+    "port",
+    "portFromEnv",
+}
 # On a Redis Cluster: the redis-cluster-streams scaler (keda.sh/docs/2.21/scalers/redis-cluster-streams,
 # from kedacore/keda-docs content/docs/2.21/scalers/redis-cluster-streams.md): a list of nodes instead of
 # one address, no host/port pair, and the same TriggerAuthentication parameters as redis-streams.
-REDIS_CLUSTER_STREAMS_METADATA = {
+REDIS_CLUSTER_STREAMS_METADATA = STREAMS_METADATA | {
     "addresses",
     "addressesFromEnv",
     "hosts",
     "hostsFromEnv",
     "ports",
     "portsFromEnv",
-    "usernameFromEnv",
-    "passwordFromEnv",
-    "stream",
-    "consumerGroup",
-    "pendingEntriesCount",
-    "streamLength",
-    "lagCount",
-    "activationLagCount",
-    "enableTLS",
-    "unsafeSsl",
-    "databaseIndex",
 }
 #: the parameters a TriggerAuthentication may give the redis-streams (and redis-cluster-streams) scaler
 REDIS_STREAMS_AUTH_PARAMETERS = {"username", "password", "tls", "ca", "cert", "key", "keyPassword"}
