@@ -2,25 +2,50 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch comes first: facenet-pytorch 2.6.0 pins torch<2.3 and fer pulls TensorFlow, so both go in with
-# --no-deps at the end, where no resolver run sees their pins and complains (they work with these
-# versions; see README "Installation notes"); scripts/check_install.py runs pip check without them.
-TORCH ?= torch==2.14.1 torchvision==0.29.1
-NODEPS ?= facenet-pytorch==2.6.0 fer==25.10.3
+UV := $(VENV)/bin/uv
+# uv compiles the lock and installs it; lock/bootstrap.txt pins uv itself, by hash
+LOCK := lock/requirements.txt
+COMPILE_FLAGS := --override lock/overrides.txt --generate-hashes --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --custom-compile-command 'make lock'
+LOCK_FLAGS := pyproject.toml lock/app.in --extra all --extra test $(COMPILE_FLAGS)
+# one lock per service image (deploy/Dockerfile), a subset of the app's lock: its versions and hashes
+SERVICES := ingest detector classifier tracker events ui
+# the package sources pip is configured with on this machine, if any (scripts/uv_sources.py); only the
+# install uses them: the lock is compiled against PyPI alone, so it is the same on every machine
+SOURCES = $(shell $(PYTHON) scripts/uv_sources.py)
 PORT ?= 7860
 
-.PHONY: install demo test test-unit lint clean bench-deps
+.PHONY: install lock upgrade service-locks demo test test-unit lint clean bench-deps
 
-$(VENV)/.installed: pyproject.toml Makefile
+$(UV): lock/bootstrap.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH)
-	$(PY) -m pip install --quiet -e '.[all,test]'
-	$(PY) -m pip install --quiet --no-deps $(NODEPS)
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r lock/bootstrap.txt
+	touch $@
+
+# exactly the lock (sync also removes what is not in it), then the project itself without deps
+$(VENV)/.installed: $(LOCK) pyproject.toml $(UV)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes $(SOURCES) $(LOCK)
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	$(PY) scripts/check_install.py
 	touch $@
 
 install: $(VENV)/.installed
+
+# the lock from pyproject.toml's ranges and lock/app.in, keeping every pin that still satisfies them
+lock: $(UV)
+	$(UV) pip compile --quiet $(LOCK_FLAGS) -o $(LOCK)
+	$(MAKE) --no-print-directory service-locks
+
+# every package to its newest release within the ranges (one package: make upgrade P=name)
+upgrade: $(UV)
+	$(UV) pip compile --quiet $(LOCK_FLAGS) $(if $(P),--upgrade-package $(P),--upgrade) -o $(LOCK)
+	$(MAKE) --no-print-directory service-locks
+
+service-locks: $(UV)
+	for s in $(SERVICES); do \
+	  $(UV) pip compile --quiet pyproject.toml lock/build.in $$(test -f lock/$$s.in && echo lock/$$s.in) \
+	    --extra $$s --constraint $(LOCK) $(COMPILE_FLAGS) -o lock/$$s.txt || exit 1; \
+	done
 
 demo: install
 	$(VENV)/bin/emostream up --port $(PORT)

@@ -1,8 +1,8 @@
 """``pip check``, minus the pins we override on purpose: exits 1 naming any other broken requirement.
 
-facenet-pytorch 2.6.0 pins torch<2.3, torchvision<0.18, numpy<2 and Pillow<10.3, and fer pulls TensorFlow
-(README "Installation notes"): both are installed with ``--no-deps`` after the rest and work with what
-is installed (the tests run them). Every other conflict ``pip check`` reports is a real one.
+facenet-pytorch 2.6.0 pins torch<2.3, torchvision<0.18, numpy<2 and Pillow<10.3, and fer asks for
+TensorFlow: the lock overrides both on purpose (lock/overrides.txt says why), which ``pip check`` cannot
+know. Every other conflict it reports is a real one.
 """
 
 from __future__ import annotations

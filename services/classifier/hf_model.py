@@ -75,7 +75,7 @@ class HfEmotionModel:
         self.backend = resolve(backend, self.device)
         location = str(path) if path.is_dir() else source
         try:
-            self.processor = AutoImageProcessor.from_pretrained(location)  # type: ignore[no-untyped-call]
+            self.processor = AutoImageProcessor.from_pretrained(location)
             net = AutoModelForImageClassification.from_pretrained(location)
         except (OSError, ValueError) as err:
             where = "directory" if path.is_dir() else "hub id (set HF_HUB_OFFLINE=0 and have network access)"

@@ -81,7 +81,7 @@ def swin_tiny(out_dir: Path) -> Path:
     from services.common.labels import CANONICAL_LABELS
 
     torch.manual_seed(0)
-    config = SwinConfig(  # type: ignore[call-arg]
+    config = SwinConfig(
         num_labels=len(CANONICAL_LABELS),
         id2label=dict(enumerate(CANONICAL_LABELS)),
         label2id={label: i for i, label in enumerate(CANONICAL_LABELS)},

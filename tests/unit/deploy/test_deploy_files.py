@@ -49,7 +49,8 @@ def test_compose_service_mirrors_python_module(service: str) -> None:
     assert spec["healthcheck"]["test"] == ["CMD", "python", "-m", f"services.{service}", "--check"]
     assert spec["build"]["args"]["SERVICE"] == service
     assert spec["image"] == f"emostream-{service}:latest", "the same image names as deploy/k8s"
-    assert service in PYPROJECT["project"]["optional-dependencies"], "the Dockerfile installs .[SERVICE]"
+    assert service in PYPROJECT["project"]["optional-dependencies"], "lock/SERVICE.txt is .[SERVICE]"
+    assert (ROOT / "lock" / f"{service}.txt").is_file(), "the Dockerfile installs lock/SERVICE.txt"
     assert spec["environment"]["EMOSTREAM_REDIS_URL"].startswith("redis://redis:")
     assert set(spec["environment"]) <= env_names(service), "an env var no settings class reads"
 
@@ -80,7 +81,8 @@ def test_env_example_names_real_settings() -> None:
 def test_dockerfile_runs_the_service_module_with_health_check() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert "ARG SERVICE" in text
-    assert 'pip install --no-cache-dir ".[${SERVICE}]"' in text
+    assert 'uv pip install --system --no-cache --require-hashes -r "lock/${SERVICE}.txt"' in text
+    assert "uv pip install --system --no-cache --no-deps --no-build-isolation ." in text
     assert "CMD python -m services.${SERVICE} --check" in text
     assert re.search(r"^CMD python -m services\.\$\{SERVICE\}$", text, re.M)
 
