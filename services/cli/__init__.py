@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from services.cli.settings import CliSettings
+from services.common.log import redact_handlers
+from services.common.private_files import private_umask
 
 SERVICES = ("ingest", "detector", "classifier", "tracker", "events", "ui")
 #: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
@@ -100,12 +102,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    private_umask()  # outputs, the embedded Redis's files and every child's: owner only
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     if args.command == "run":
         module = importlib.import_module(f"services.{args.service}.__main__")
         return int(module.main(["--check"] if args.check else []))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    redact_handlers()
     if args.command == "up":
         from services.cli.stack import parse_replicas
         from services.cli.up import parse_sources, up

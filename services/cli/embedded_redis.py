@@ -22,6 +22,7 @@ from typing import IO
 import redis
 
 from services.cli import acl
+from services.common.private_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class EmbeddedRedis:
         self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="emostream-redis-")
         self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)  # type: ignore[union-attr]
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)  # Redis's `dir`: the AOF holds cameras, jobs and tracker state
         self._lock: IO[str] | None = self._take_lock()
         self.restarts = 0
         self.proc: subprocess.Popen[bytes] | None = None

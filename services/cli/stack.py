@@ -29,7 +29,9 @@ from services.cli.settings import CliSettings
 from services.cli.supervisor import Supervisor
 from services.common import health
 from services.common.connect import connect
+from services.common.credentials import Sealer, new_key
 from services.common.lifecycle import Backoff
+from services.common.private_files import private_dir
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +105,20 @@ def interruptible() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def source_key(path: Path | None) -> str:
+    """``EMOSTREAM_SOURCE_KEY`` when set, else the key kept in ``path`` (made, 0600, on first use), else a
+    key for this run alone (``path`` None). It seals camera passwords (:mod:`common.credentials`)."""
+    given = os.environ.get("EMOSTREAM_SOURCE_KEY", "")
+    if given or path is None:
+        return given or new_key()
+    if not path.exists():
+        private_dir(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_key())
+    return path.read_text().strip()
+
+
 @dataclass
 class Stack:
     redis_url: str
@@ -110,6 +126,7 @@ class Stack:
     started: tuple[str, ...]
     embedded: EmbeddedRedis | None = None
     stop: threading.Event = field(default_factory=threading.Event)
+    sealer: Sealer | None = None  # seals the passwords of the cameras the CLI itself registers
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
         """Block until every started service has a health key; raises TimeoutError naming the missing ones."""
@@ -171,8 +188,9 @@ def stack(
     embedded Redis; stop all on exit.
 
     ``data_dir``: the embedded Redis keeps its append-only file there (None: a temporary directory that
-    lasts as long as the stack). With ``only_missing``, services that already have a live instance on an
-    external Redis are not started. ``replicas``: how many processes of a service to run (default 1),
+    lasts as long as the stack), and its parent the key that seals camera passwords (:func:`source_key`).
+    With ``only_missing``, services that already have a live instance on an external Redis are not
+    started. ``replicas``: how many processes of a service to run (default 1),
     each with its own stable consumer name.
     """
     if redis_url is None:
@@ -186,14 +204,12 @@ def stack(
         if only_missing and embedded is None:
             present = running_services(url)
             wanted = tuple(s for s in services if s not in present)
-        supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, **(env or {})})
+        key = source_key(data_dir.parent / "source.key" if data_dir else None)
+        supervisor = Supervisor({"EMOSTREAM_REDIS_URL": url, "EMOSTREAM_SOURCE_KEY": key, **(env or {})})
         for name in wanted:
-            own = (
-                {"EMOSTREAM_REDIS_USERNAME": name, "EMOSTREAM_REDIS_PASSWORD": users[name]} if users else None
-            )
             for _ in range((replicas or {}).get(name, 1)):
-                supervisor.add(name, env=own)
-        running = Stack(url, supervisor, wanted, embedded)
+                supervisor.add(name, redis_user=(name, users[name]) if users else None)
+        running = Stack(url, supervisor, wanted, embedded, sealer=Sealer(key))
         watcher = threading.Thread(target=running.monitor, name="supervisor", daemon=True)
         try:
             supervisor.start()

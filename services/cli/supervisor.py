@@ -13,6 +13,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from services.cli.child_env import child_env
+
 log = logging.getLogger(__name__)
 
 #: a child whose supervisor is gone (even SIGKILLed) stops by itself: see ``common.cli.service_main``
@@ -49,16 +51,20 @@ class Supervisor:
         self._lock = threading.Lock()
         self._stopping = False
 
-    def add(self, name: str, extra_args: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+    def add(
+        self, name: str, extra_args: list[str] | None = None, redis_user: tuple[str, str] | None = None
+    ) -> None:
+        """A child of service ``name``, with only its own secrets (:mod:`services.cli.child_env`);
+        ``redis_user``: its own ACL user and password."""
         args = [sys.executable, "-m", f"services.{name}", *(extra_args or [])]
         replica = sum(1 for c in self.children if c.name == name)
-        child_env = {
+        shared = {
             "EMOSTREAM_INSTANCE": instance_name(name, replica),
             PARENT_PID_ENV: str(os.getpid()),
             **self.base_env,
-            **(env or {}),
         }
-        self.children.append(Child(name, args, {**os.environ, **child_env}, replica))
+        env = child_env(name, os.environ, shared, redis_user)
+        self.children.append(Child(name, args, env, replica))
 
     def start(self) -> None:
         with self._lock:

@@ -96,7 +96,9 @@ def up(
             ) as running:
                 client = connect(url=running.redis_url)
                 for name, uri in sources.items():
-                    registry.add(client, name, uri, mode="live", loop=source_loops(uri))
+                    registry.add(
+                        client, name, uri, mode="live", loop=source_loops(uri), sealer=running.sealer
+                    )
                 where = "embedded redis" if running.embedded else f"redis at {running.redis_url}"
                 print(f"emostream: {where}; dashboard on http://{host}:{port}/ ; Ctrl-C stops", flush=True)
                 if login:

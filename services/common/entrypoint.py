@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 from services.common import health, log, metrics, watchdog
+from services.common.private_files import private_umask
 from services.common.settings import CommonSettings
 
 
@@ -25,6 +26,7 @@ def service_main(
     args = parser.parse_args(argv)
     if args.check:
         return health.check(settings.redis_url, name, settings.instance_for_check())
+    private_umask()
     log.setup(settings.log_level, name)
     metrics.serve(settings.metrics_port)
     stop = threading.Event()

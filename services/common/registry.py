@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import redis
 
-from services.common import keys
+from services.common import credentials, keys
+from services.common.credentials import CredentialError, Sealer
 from services.common.schema import Mode
 from services.common.sources import SourceError, check_uri
 
@@ -22,7 +23,7 @@ class CameraError(ValueError):
 @dataclass(frozen=True)
 class Camera:
     camera_id: str
-    uri: str
+    uri: str  # with any password masked (``rtsp://user:***@host/...``): safe to show and to log
     mode: Mode
     loop: bool
     status: str = "new"  # new | running | error | done | failed
@@ -30,6 +31,21 @@ class Camera:
     frames: int = 0
     fps: float = 0.0
     total_frames: int = 0  # file jobs: frames in the source, when known
+    sealed_password: str = ""  # the URI's password, sealed with EMOSTREAM_SOURCE_KEY (common.credentials)
+
+    def source_uri(self, sealer: Sealer | None) -> str:
+        """The URI to open, password included. Raises CameraError when it has one and ``sealer`` cannot
+        open it (no EMOSTREAM_SOURCE_KEY, or another one)."""
+        if not self.sealed_password:
+            return self.uri
+        if sealer is None:
+            raise CameraError(
+                f"camera {self.camera_id} has a password: this service needs EMOSTREAM_SOURCE_KEY"
+            )
+        try:
+            return credentials.join(self.uri, sealer.open(self.sealed_password))
+        except CredentialError as exc:
+            raise CameraError(str(exc)) from None
 
 
 def _s(value: bytes | str | None) -> str:
@@ -45,23 +61,43 @@ def validate_name(camera_id: str) -> str:
     return camera_id
 
 
-def add(client: redis.Redis, camera_id: str, uri: str, mode: Mode = "live", loop: bool = False) -> Camera:
+def add(
+    client: redis.Redis,
+    camera_id: str,
+    uri: str,
+    mode: Mode = "live",
+    loop: bool = False,
+    sealer: Sealer | None = None,
+) -> Camera:
     """Register a camera (replacing one of the same name). Workers pick it up within a second.
 
-    Raises :class:`CameraError` for a bad name or a URI that ``sources.check_uri`` refuses."""
+    A password in ``uri`` is stored sealed by ``sealer``, apart from the URI (:mod:`common.credentials`);
+    the returned camera, like every one :func:`get` gives, has it masked.
+
+    Raises :class:`CameraError` for a bad name, a URI that ``sources.check_uri`` refuses, or a URI with a
+    password and no ``sealer`` (it would be stored in clear)."""
     validate_name(camera_id)
     try:
         check_uri(uri)
     except SourceError as exc:
         raise CameraError(str(exc)) from exc
+    uri, password = credentials.split(uri)
+    if password and sealer is None:
+        raise CameraError(
+            "the camera URI carries a password: set EMOSTREAM_SOURCE_KEY (`up` makes one) so that it is "
+            "stored encrypted, never in clear"
+        )
+    fields: dict[str, str | int] = {"uri": uri, "mode": mode, "loop": int(loop), "status": "new"}
+    if password and sealer is not None:
+        fields["sealed_password"] = sealer.seal(password)
     # the hash first, then the set that workers discover cameras from: on a Redis Cluster the two live in
     # different slots, so they cannot share a MULTI, and a worker must never find a camera without a hash
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.camera(camera_id))
-    pipe.hset(keys.camera(camera_id), mapping={"uri": uri, "mode": mode, "loop": int(loop), "status": "new"})
+    pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]
     pipe.execute()
     client.sadd(keys.CAMERAS, camera_id)
-    return Camera(camera_id, uri, mode, loop)
+    return Camera(camera_id, uri, mode, loop, sealed_password=str(fields.get("sealed_password", "")))
 
 
 def remove(client: redis.Redis, camera_id: str, drop_streams: bool = True) -> bool:
@@ -80,7 +116,9 @@ def remove(client: redis.Redis, camera_id: str, drop_streams: bool = True) -> bo
 def set_status(
     client: redis.Redis | redis.client.Pipeline, camera_id: str, **fields: str | int | float
 ) -> None:
-    client.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]
+    """Update the camera's status fields; a password in any text (an error naming the URL) is masked."""
+    safe = {k: credentials.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+    client.hset(keys.camera(camera_id), mapping=safe)  # type: ignore[arg-type]
 
 
 def get(client: redis.Redis, camera_id: str) -> Camera | None:
@@ -99,6 +137,7 @@ def get(client: redis.Redis, camera_id: str) -> Camera | None:
         frames=int(_number(raw.get("frames"))),
         fps=_number(raw.get("fps")),
         total_frames=int(_number(raw.get("total_frames"))),
+        sealed_password=raw.get("sealed_password", ""),
     )
 
 

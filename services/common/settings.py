@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.credentials import Sealer
+
 log = logging.getLogger(__name__)
 
 #: settings renamed for names that say what they are, old name -> new name. The old names are read for
@@ -71,6 +73,9 @@ class CommonSettings(RedisSettings):
     parent_pid: int = Field(
         0, ge=0, description="set by the supervisor: the service stops when that process is gone"
     )
+    source_key: str = Field(
+        "", description="ui and ingest: seals camera passwords in Redis (`up` makes one; see docs/deploy.md)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -92,6 +97,11 @@ class CommonSettings(RedisSettings):
         if "instance" in self.model_fields_set:
             return self.instance
         return f"{socket.gethostname()}-*"
+
+    def sealer(self) -> Sealer | None:
+        """What seals and opens camera passwords (``EMOSTREAM_SOURCE_KEY``), or None without a key.
+        Raises CredentialError when the key is not valid."""
+        return Sealer(self.source_key) if self.source_key else None
 
     def cpu_threads(self) -> int:
         """CPU threads for one model service: several services share the cores, and on a busy 2-core

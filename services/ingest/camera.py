@@ -13,6 +13,7 @@ from services.common import codec, keys, registry
 from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
 from services.common.lifecycle import REDIS_DOWN, Backoff
+from services.common.credentials import CredentialError
 from services.common.registry import Camera
 from services.common.schema import End, Mode
 from services.common.sources import SourceError, SourceSpec, job_path, parse_uri
@@ -88,7 +89,7 @@ class CameraReader:
         failures = 0
         while not self.stop.is_set():
             try:
-                source = FrameSource(self.spec_of(cam.uri))
+                source = FrameSource(self.spec_of(self.source_uri()))
             except SourceError as exc:
                 failures += 1
                 self._report_error(str(exc), failures)
@@ -115,6 +116,14 @@ class CameraReader:
                 self._report_error(str(exc), failures)
             finally:
                 source.close()
+
+    def source_uri(self) -> str:
+        """The camera's URI with its password (sealed apart in the registry: common.credentials).
+        Raises SourceError when this ingest has no EMOSTREAM_SOURCE_KEY, or another one."""
+        try:
+            return self.camera.source_uri(self.settings.sealer())
+        except (registry.CameraError, CredentialError) as exc:
+            raise SourceError(str(exc)) from None
 
     def spec_of(self, uri: str) -> SourceSpec:
         """The source to open; a job reference (``job:ID/NAME``) resolves under this host's data directory,
@@ -144,7 +153,7 @@ class CameraReader:
         cam = self.camera
         error = ""
         try:
-            source = FrameSource(self.spec_of(cam.uri))
+            source = FrameSource(self.spec_of(self.source_uri()))
         except SourceError as exc:
             self._finish(str(exc))
             return

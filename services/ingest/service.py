@@ -41,7 +41,11 @@ class Ingest(Service):
         wanted = {c.camera_id: c for c in registry.all_cameras(self.redis) if not is_pushed(c.uri)}
         for cam_id, (reader, thread) in list(self.readers.items()):
             current = wanted.get(cam_id)
-            if current is None or (current.uri, current.mode) != (reader.camera.uri, reader.camera.mode):
+            if current is None or (current.uri, current.mode, current.sealed_password) != (
+                reader.camera.uri,
+                reader.camera.mode,
+                reader.camera.sealed_password,
+            ):
                 reader.stop.set()
                 thread.join(5)
                 del self.readers[cam_id]
@@ -62,7 +66,9 @@ class Ingest(Service):
         for item in filter(None, (part.strip() for part in self.settings.sources.split(","))):
             name, _, uri = item.partition("=")
             if registry.get(self.redis, name) is None:
-                registry.add(self.redis, name, uri, mode="live", loop=source_loops(uri))
+                registry.add(
+                    self.redis, name, uri, mode="live", loop=source_loops(uri), sealer=self.settings.sealer()
+                )
 
     # -- the lifecycle hooks (services.common.lifecycle) ----------------------------------------------
     def run(self) -> None:

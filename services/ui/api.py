@@ -141,10 +141,12 @@ def build_router(
             raise HTTPException(400, str(exc)) from exc
         loop = body.loop if body.loop is not None else source_loops(body.uri)
         try:
-            camera = registry.add(client, body.name, body.uri, mode=body.mode, loop=loop)
+            camera = registry.add(
+                client, body.name, body.uri, mode=body.mode, loop=loop, sealer=settings.sealer()
+            )
         except registry.CameraError as exc:
             raise HTTPException(400, str(exc)) from exc
-        log.info("camera added name=%s uri=%s mode=%s loop=%s", body.name, body.uri, body.mode, loop)
+        log.info("camera added name=%s uri=%s mode=%s loop=%s", body.name, camera.uri, body.mode, loop)
         state.refresh()  # the next GET /api/cameras lists it
         return camera_json(camera, None, now_ms())
 

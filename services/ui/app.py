@@ -159,7 +159,14 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     app.include_router(router)
     app.add_middleware(MethodNotAllowed, routes=[r for r in router.routes if isinstance(r, APIRoute)])
     demo = build_dashboard(
-        client, state, jobs, webcam, settings.push_hz, event_log, policy=settings.source_policy()
+        client,
+        state,
+        jobs,
+        webcam,
+        settings.push_hz,
+        event_log,
+        policy=settings.source_policy(),
+        sealer=settings.sealer(),
     )
     mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
     app.add_middleware(

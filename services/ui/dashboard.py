@@ -30,6 +30,7 @@ import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from services.common import keys, registry  # noqa: E402
+from services.common.credentials import Sealer
 from services.common.source_policy import SourcePolicy
 from services.common.sources import (
     SourceError,
@@ -126,8 +127,10 @@ def build_dashboard(
     push_hz: float = 5,
     event_log: EventLog | None = None,
     policy: SourcePolicy | None = None,
+    sealer: Sealer | None = None,
 ) -> gr.Blocks:
-    """``policy``: which camera sources the Cameras tab may add (``EMOSTREAM_SOURCE_ALLOW``; None: any)."""
+    """``policy``: which camera sources the Cameras tab may add (``EMOSTREAM_SOURCE_ALLOW``; None: any);
+    ``sealer``: seals the passwords of camera URIs (``EMOSTREAM_SOURCE_KEY``; None: such URIs refused)."""
     interval_s = 1.0 / push_hz
     policy = policy or SourcePolicy(allow_all=True)
     log_of_events = event_log or EventLog(client)
@@ -161,7 +164,7 @@ def build_dashboard(
             if registry.get(client, name.strip()) is not None:
                 return f"**Error:** camera `{name.strip()}` exists; remove it first."
             policy.check(uri)
-            registry.add(client, name.strip(), uri, mode="live", loop=source_loops(uri))
+            registry.add(client, name.strip(), uri, mode="live", loop=source_loops(uri), sealer=sealer)
         except (registry.CameraError, SourceError) as exc:
             return f"**Error:** {exc}"
         return f"Added camera `{name.strip()}`."
