@@ -18,7 +18,8 @@ make -C "$work/clone" install >"$work/install.log" 2>&1 || { tail -20 "$work/ins
 t1=$(date +%s.%N)
 rx1=$(rx)
 venv=$(du -sm "$work/clone/.venv" | cut -f1)
-cache=$(du -smc "$work"/uv-cache "$work"/pip-cache 2>/dev/null | tail -1 | cut -f1)
-printf 'ref %s: make install %.0f s, venv %d MB, received %d MB, package cache %d MB\n' \
-  "$(git -C "$work/clone" rev-parse --short HEAD)" "$(echo "$t1 - $t0" | bc)" "$venv" \
-  $(((rx1 - rx0) / 1000000)) "$cache"
+# venv and cache together: uv hard-links the venv's files from its cache, so they share most blocks
+both=$(du -smc "$work/clone/.venv" "$work"/*-cache 2>/dev/null | tail -1 | cut -f1 || true)
+printf 'ref %s: make install %.0f s, venv %d MB, venv + package cache %d MB on disk, received %d MB\n' \
+  "$(git -C "$work/clone" rev-parse --short HEAD)" "$(echo "$t1 - $t0" | bc)" "$venv" "${both:-0}" \
+  $(((rx1 - rx0) / 1000000))
