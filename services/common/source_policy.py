@@ -1,4 +1,4 @@
-"""Which camera sources a dashboard may register: ``EMOSTREAM_SOURCE_ALLOW``.
+"""Which camera sources a dashboard may register, and ingest may open: ``EMOSTREAM_SOURCE_ALLOW``.
 
 Anyone who reaches ``POST /api/cameras`` makes ingest open what they name: a local file, a device, or a
 URL fetched from inside the network. The policy says what is allowed:
@@ -12,30 +12,43 @@ URL fetched from inside the network. The policy says what is allowed:
   denied ones).
 
 Whatever the rules, on a non-``any`` policy a URL whose host is, or resolves to, a link-local address
-(169.254.0.0/16, fe80::/10: cloud metadata services live there), a metadata name, or an unspecified
-address (0.0.0.0) is refused; so is a path that leaves its directory through ``..`` or a symlink. A
-refusal names the rule. Resolution happens at registration: a name that resolves differently later
-(DNS rebinding) is not re-checked when ingest opens it.
+(169.254.0.0/16, fe80::/10: cloud metadata services live there), a metadata address or name, or an
+unspecified address (0.0.0.0, ::) is refused; so is a path that leaves its directory through ``..`` or a
+symlink. Every address is judged in its normal form (:mod:`common.addresses`): ``http://2852039166/``,
+``http://[::ffff:169.254.169.254]/`` and the NAT64, 6to4 and Teredo forms that embed a denied IPv4
+address are that address; so are loopback's other spellings loopback. A refusal names the rule.
+
+The ui checks at registration (:meth:`SourcePolicy.check`); ingest checks again each time it connects
+(:meth:`SourcePolicy.pin`): it resolves the host once, checks every address, and connects to a checked
+one, so a name that resolves elsewhere later (DNS rebinding) meets the same rules. How ingest keeps
+redirects and playlists inside the policy is in :mod:`services.ingest.fetch`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
+from services.common.addresses import IPAddress, canonical, forms, parse_ip, resolve, with_host
 from services.common.sources import SourceError, parse_uri
 
 SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "file", "device", "push")
 DEFAULT_SCHEMES = ("rtsp", "rtsps", "http", "https", "file", "device", "push")
 DENIED_NETS = tuple(
     ipaddress.ip_network(n)
-    for n in ("169.254.0.0/16", "fe80::/10", "0.0.0.0/32", "::/128", "fd00:ec2::254/128")
-)
+    for n in (
+        "169.254.0.0/16",
+        "fe80::/10",
+        "0.0.0.0/32",
+        "::/128",
+        "fd00:ec2::254/128",
+        "100.100.100.200/32",
+    )
+)  # link-local, unspecified, and the metadata services outside link-local (AWS IPv6, Alibaba)
 DENIED_NAMES = ("metadata", "metadata.google.internal", "metadata.azure.internal", "instance-data")
 
 Resolver = Callable[[str], list[str]]
@@ -45,21 +58,27 @@ class SourceRefused(SourceError):
     """A source the policy refuses; the message names the rule (``EMOSTREAM_SOURCE_ALLOW``)."""
 
 
-def resolve(host: str) -> list[str]:
-    """Every address ``host`` resolves to (none when it does not resolve)."""
-    try:
-        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None)})
-    except (socket.gaierror, UnicodeError):
-        return []
-
-
 def is_loopback_bind(host: str) -> bool:
-    if host in ("localhost", ""):
+    """Whether a server bound to ``host`` is reachable from this machine alone (any spelling of loopback,
+    ``::ffff:127.0.0.1`` and ``2130706433`` included)."""
+    if host.strip().lower().rstrip(".") in ("localhost", ""):
         return True
+    ip = parse_ip(host)
+    return ip is not None and canonical(ip).is_loopback
+
+
+def url_parts(url: str) -> tuple[SplitResult, str]:
+    """``url`` split, and its host in lower case without a trailing dot; raises :class:`SourceRefused`
+    when it does not parse or names no host."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+    except ValueError as exc:
+        raise SourceRefused(f"refused: the URL does not parse ({exc})") from None
+    if not host:
+        raise SourceRefused("refused: the URL names no host")
+    return parts, host
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,26 @@ class SourcePolicy:
         if spec.kind == "url":
             self._check_host(spec.target, resolver)
 
+    def check_url(self, url: str, resolver: Resolver = resolve) -> list[IPAddress]:
+        """The addresses a connection for ``url`` may go to: its host resolved once, in the resolver's
+        order, every address checked (empty for a host allowed by name that does not resolve). Raises
+        :class:`SourceRefused` naming the rule when the scheme, the host or any of its addresses is
+        refused. Under ``any``, the addresses unchecked."""
+        if self.allow_all:
+            return _addresses(url_parts(url)[1], resolver)
+        self._check_scheme(url.split("://", 1)[0].lower() if "://" in url else "")
+        return self._check_host(url, resolver)
+
+    def pin(self, url: str, resolver: Resolver = resolve) -> str:
+        """``url`` with its host replaced by the first address :meth:`check_url` allows, for a client
+        that would otherwise resolve the name again. Raises :class:`SourceRefused` as it does, and
+        :class:`SourceError` when the host does not resolve."""
+        addresses = self.check_url(url, resolver)
+        parts, host = url_parts(url)
+        if not addresses:
+            raise SourceError(f"cannot resolve {host}")
+        return with_host(parts, canonical(addresses[0]))
+
     def _check_scheme(self, scheme: str) -> None:
         """Refuse ``scheme`` unless the rule allows it ('': nothing to check)."""
         if scheme and scheme not in self.schemes:
@@ -141,30 +180,32 @@ class SourcePolicy:
                 f"directories ({allowed})"
             )
 
-    def _check_host(self, url: str, resolver: Resolver) -> None:
-        try:
-            host = (urlsplit(url).hostname or "").lower()
-        except ValueError as exc:
-            raise SourceRefused(f"refused: the URL does not parse ({exc})") from None
-        if not host:
-            raise SourceRefused("refused: the URL names no host")
+    def _check_host(self, url: str, resolver: Resolver) -> list[IPAddress]:
+        host = url_parts(url)[1]
         if host in DENIED_NAMES:
             raise SourceRefused(f"refused by the metadata rule: {host} is a cloud metadata service name")
-        try:
-            addresses = [ipaddress.ip_address(host)]
-        except ValueError:
-            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolver(host)]  # (no zone id)
+        addresses = _addresses(host, resolver)
         for ip in addresses:
-            if any(ip in net for net in DENIED_NETS):
+            if any(form in net for form in forms(ip) for net in DENIED_NETS):
                 raise SourceRefused(
                     f"refused by the link-local/metadata rule: {host} is {ip}, an address cameras never have "
                     "(cloud metadata services live there)"
                 )
         if not self.hosts or host in self.hosts:
-            return
+            return addresses
         nets = [ipaddress.ip_network(h, strict=False) for h in self.hosts if "/" in h]
-        if addresses and all(any(ip in n for n in nets) for ip in addresses):
-            return
+        nets += [ipaddress.ip_network(canonical(ip)) for ip in map(parse_ip, self.hosts) if ip is not None]
+        if addresses and all(any(canonical(ip) in n or ip in n for n in nets) for ip in addresses):
+            return addresses
         raise SourceRefused(
             f"refused by EMOSTREAM_SOURCE_ALLOW rule 'hosts': {host} is not in {', '.join(self.hosts)}"
         )
+
+
+def _addresses(host: str, resolver: Resolver) -> list[IPAddress]:
+    """``host``'s addresses: itself when it spells one (no lookup), else what ``resolver`` answers."""
+    literal = parse_ip(host)
+    if literal is not None:
+        return [literal]
+    found = (parse_ip(a) for a in resolver(host))
+    return list(dict.fromkeys(ip for ip in found if ip is not None))

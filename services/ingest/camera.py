@@ -10,10 +10,10 @@ import numpy as np
 import redis
 
 from services.common import codec, keys, registry
+from services.common.credentials import CredentialError
 from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
 from services.common.lifecycle import REDIS_DOWN, Backoff
-from services.common.credentials import CredentialError
 from services.common.registry import Camera
 from services.common.schema import End, Mode
 from services.common.sources import SourceError, SourceSpec, job_path, parse_uri
@@ -41,6 +41,7 @@ class CameraReader:
         self.redis = client
         self.settings = settings
         self.camera = camera
+        self.policy = settings.source_policy()
         self.stop = threading.Event()
         self.seq = 0
         self.published = 0
@@ -89,7 +90,7 @@ class CameraReader:
         failures = 0
         while not self.stop.is_set():
             try:
-                source = FrameSource(self.spec_of(self.source_uri()))
+                source = FrameSource(self.spec_of(self.source_uri()), self.policy)
             except SourceError as exc:
                 failures += 1
                 self._report_error(str(exc), failures)
@@ -153,7 +154,7 @@ class CameraReader:
         cam = self.camera
         error = ""
         try:
-            source = FrameSource(self.spec_of(self.source_uri()))
+            source = FrameSource(self.spec_of(self.source_uri()), self.policy)
         except SourceError as exc:
             self._finish(str(exc))
             return

@@ -3,9 +3,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.common.settings import CommonSettings
+from services.common.source_policy import SourcePolicy
 
 
 class IngestSettings(CommonSettings):
@@ -21,3 +22,24 @@ class IngestSettings(CommonSettings):
         "", description="cameras to register at start: 'name=uri,name2=uri2' (live; files loop)"
     )
     file_high_water: int = Field(32, ge=1, description="a file job pauses while this many frames wait")
+    source_allow: str = Field(
+        "auto",
+        description="the camera source policy (as the ui's): ingest checks every URL it opens against it,"
+        " redirects and playlists included (docs/deploy.md)",
+    )
+    host: str = Field(
+        "0.0.0.0",
+        description="the dashboard's address, which `up` passes on: unless it is loopback, 'auto' means"
+        " the rules (not told, ingest assumes a dashboard that others reach)",
+    )
+
+    @field_validator("source_allow")
+    @classmethod
+    def _policy_parses(cls, value: str) -> str:
+        SourcePolicy.parse(value, "0.0.0.0", [])  # a bad rule stops ingest at start, named
+        return value
+
+    def source_policy(self) -> SourcePolicy:
+        """``EMOSTREAM_SOURCE_ALLOW`` for the dashboard at ``host``. Ingest applies its URL rules (schemes,
+        hosts, the addresses always refused); files were checked when the camera was registered."""
+        return SourcePolicy.parse(self.source_allow, self.host, [self.data_dir])

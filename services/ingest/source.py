@@ -1,4 +1,10 @@
-"""Frame sources over OpenCV: video files, folders of images, webcams, RTSP/HTTP streams."""
+"""Frame sources over OpenCV: video files, folders of images, webcams, RTSP/HTTP streams.
+
+A URL opens inside the source policy (:mod:`common.source_policy`), checked again at each open: under a
+policy other than ``any``, ingest fetches an http(s) source itself and relays its body to FFmpeg
+(:mod:`services.ingest.fetch`, :mod:`services.ingest.relay`); any other URL goes to FFmpeg with its host
+replaced by a checked address (:meth:`SourcePolicy.pin`).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,34 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from services.common.addresses import resolve
+from services.common.source_policy import Resolver, SourcePolicy
 from services.common.sources import SourceError, SourceSpec
+from services.ingest.fetch import fetch
+from services.ingest.relay import Relay
 from services.ingest.stage import list_images
 
 log = logging.getLogger(__name__)
 
+RELAY_HINT = (
+    "; under EMOSTREAM_SOURCE_ALLOW rules an http(s) source is read as a stream, so an MP4 needs its index"
+    " first (faststart), or use MJPEG or MPEG-TS"
+)
+
 
 class FrameSource:
-    """Reads BGR frames one at a time. ``read()`` returns None at the end of a finite source."""
+    """Reads BGR frames one at a time. ``read()`` returns None at the end of a finite source.
 
-    def __init__(self, spec: SourceSpec) -> None:
+    ``policy`` decides which URLs open (default: ``any``); ``resolver`` is DNS (tests pass a table).
+    Raises :class:`SourceError` (:class:`SourceRefused` naming the rule) when the source does not open."""
+
+    def __init__(
+        self, spec: SourceSpec, policy: SourcePolicy | None = None, resolver: Resolver = resolve
+    ) -> None:
         self.spec = spec
+        self.policy = policy or SourcePolicy(allow_all=True)
+        self.resolver = resolver
+        self._relay: Relay | None = None
         self.fps = 0.0
         self.total_frames = 0  # 0 when unknown (live streams)
         self.read_count = 0
@@ -37,16 +60,39 @@ class FrameSource:
             return
         if spec.kind == "file" and not Path(spec.target).is_file():
             raise SourceError(f"video file not found: {spec.target}")
-        cap = cv2.VideoCapture(spec.device_index if spec.kind == "device" else spec.target)
+        if spec.kind == "device":
+            cap = cv2.VideoCapture(spec.device_index)
+        elif spec.kind == "url" and not self.policy.allow_all:
+            cap = self._open_url(spec.target)
+        else:
+            cap = cv2.VideoCapture(spec.target)
         if not cap.isOpened():
             cap.release()
+            hint = RELAY_HINT if self._relay is not None else ""
+            self._close_relay()
             raise SourceError(
-                f"cannot open {spec.kind} {spec.target!r} (not a readable video or unreachable)"
+                f"cannot open {spec.kind} {spec.target!r} (not a readable video or unreachable){hint}"
             )
         self._cap = cap
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if spec.kind == "file":
             self.total_frames = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
+
+    def _open_url(self, url: str) -> cv2.VideoCapture:
+        """``url`` opened inside the policy: http(s) fetched here and relayed, any other URL pinned."""
+        if url.split("://", 1)[0].lower() not in ("http", "https"):
+            return cv2.VideoCapture(self.policy.pin(url, self.resolver))
+        self._relay = Relay(fetch(url, self.policy, self.resolver))
+        try:
+            return cv2.VideoCapture(self._relay.target, cv2.CAP_FFMPEG)
+        except BaseException:
+            self._close_relay()
+            raise
+
+    def _close_relay(self) -> None:
+        if self._relay is not None:
+            self._relay.close()
+            self._relay = None
 
     def read(self) -> np.ndarray | None:
         """The next frame, or None at the end. Raises :class:`SourceError` when a live source fails."""
@@ -89,3 +135,4 @@ class FrameSource:
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+        self._close_relay()  # after FFmpeg let go of the pipe
