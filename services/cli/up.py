@@ -15,6 +15,7 @@ from services.cli.settings import CliSettings
 from services.cli.stack import PIPELINE, Interrupted, interruptible, model_env, stack
 from services.common import codec, keys, registry
 from services.common.connect import connect
+from services.common.private_files import private_dir
 from services.common.schema import Tracks
 from services.common.source_policy import is_loopback_bind
 from services.common.sources import source_loops
@@ -82,7 +83,13 @@ def up(
     """
     started = time.monotonic()
     settings = CliSettings()
-    env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_HOST": host, **model_env(model)}
+    # the ui keeps uploads and job outputs, and ingest finds them (job: sources), in up's private data dir
+    env = {
+        "EMOSTREAM_PORT": str(port),
+        "EMOSTREAM_HOST": host,
+        "EMOSTREAM_DATA_DIR": str(private_dir(settings.data_dir)),
+        **model_env(model),
+    }
     login = new_login(host)
     if login:
         env["EMOSTREAM_UI_PASSWORD"] = login

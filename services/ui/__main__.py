@@ -3,14 +3,12 @@
 import logging
 import sys
 import threading
-from types import FrameType
-
-import uvicorn
 
 from services.common.entrypoint import service_main
 from services.common.lifecycle import Service, run_service
 from services.common.worker import redis_client
 from services.ui.app import create_app
+from services.ui.server import Server, uvicorn_config
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
 
@@ -33,33 +31,13 @@ class UiService(Service):
         return {"cameras": len(self.live.views()), "port": self.settings.port, **self.live.stats}
 
 
-class Server(uvicorn.Server):
-    """uvicorn's server that also sets ``stop`` on SIGTERM/SIGINT, ending streams and the health beat."""
-
-    def __init__(self, config: uvicorn.Config, stop: threading.Event) -> None:
-        super().__init__(config)
-        self.stop = stop
-
-    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.stop.set()
-        super().handle_exit(sig, frame)
-
-
 def main(argv: list[str] | None = None) -> int:
     settings = UISettings()
 
     def run(stop: threading.Event) -> None:
         client = redis_client(settings)
         app = create_app(settings, client)
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            log_config=None,  # keep the key=value format set up by service_main
-            timeout_graceful_shutdown=3,  # MJPEG and push streams never end on their own
-        )
-        server = Server(config, stop)
+        server = Server(uvicorn_config(app, settings), stop)
         beater = threading.Thread(
             target=run_service,
             args=("ui", UiService(settings, app.state.live, stop), settings, client, stop),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from typing import Any, Literal
 
 import redis
@@ -18,6 +19,8 @@ from services.common import health, keys, registry
 from services.common.source_policy import SourceRefused
 from services.common.sources import MAX_URI_CHARS, URI_PATTERN, SourceError, check_uri, source_loops
 from services.ui import framesocket, history, mjpeg
+from services.ui.auth import AUTHENTICATED
+from services.ui.camera_limit import CameraLimit, CameraLimitReached
 from services.ui.events import EventLog, event_json
 from services.ui.job_manager import FILES, JobManager, UploadError
 from services.ui.pipeline import PipelineCollector
@@ -70,9 +73,10 @@ class ErrorBody(BaseModel):
 _WHY = {
     400: "the request is well formed but refused (the reason is in detail)",
     401: "login required: HTTP basic auth, or a bearer token (EMOSTREAM_API_TOKEN)",
-    403: "the camera source is refused by EMOSTREAM_SOURCE_ALLOW (detail names the rule)",
+    403: "refused: a cross-site request, or a camera source that EMOSTREAM_SOURCE_ALLOW refuses (detail"
+    " names the rule)",
     404: "no such camera, job or file",
-    409: "a camera of that name exists",
+    409: "a camera of that name exists, or the camera limit (EMOSTREAM_UI_MAX_CAMERAS) is reached",
     413: "the body (or upload) is over the size limit",
     415: "the upload is not a video that can be read",
     422: "the request is not what the route takes",
@@ -97,20 +101,28 @@ def build_router(
     state: LiveState,
     jobs: JobManager,
     event_log: EventLog | None = None,
+    limit: CameraLimit | None = None,
 ) -> APIRouter:
+    """``limit``: new cameras must fit it (:mod:`services.ui.camera_limit`; None: no limit)."""
     router = APIRouter()
+    cameras_limit = limit or CameraLimit(client, 0)
     policy = settings.source_policy()
     pipeline_registry = CollectorRegistry(auto_describe=False)
     pipeline_registry.register(PipelineCollector(lambda: state.pipeline))
 
     @router.get("/healthz", responses=errors())
-    def healthz() -> JSONResponse:
+    def healthz(request: Request) -> JSONResponse:
+        """``{"status": "ok"}`` (503: ``unavailable``) to anyone; the details (services, hosts, pids,
+        errors) only to a logged-in client when the dashboard has a login or token."""
+        detail = getattr(request.state, AUTHENTICATED, True)
         try:
             client.ping()
-            services = health.instances(client)
+            services = health.instances(client) if detail else {}
         except redis.RedisError as exc:
             body = {"status": "unavailable", "redis": False, "error": str(exc)}
-            return JSONResponse(body, status_code=503)
+            return JSONResponse(body if detail else {"status": "unavailable"}, status_code=503)
+        if not detail:
+            return JSONResponse({"status": "ok"})
         return JSONResponse(
             {
                 "status": "ok",
@@ -140,10 +152,13 @@ def build_router(
         except SourceError as exc:
             raise HTTPException(400, str(exc)) from exc
         loop = body.loop if body.loop is not None else source_loops(body.uri)
+        register = partial(
+            registry.add, client, body.name, body.uri, mode=body.mode, loop=loop, sealer=settings.sealer()
+        )
         try:
-            camera = registry.add(
-                client, body.name, body.uri, mode=body.mode, loop=loop, sealer=settings.sealer()
-            )
+            camera = cameras_limit.add(body.name, register)
+        except CameraLimitReached as exc:
+            raise HTTPException(409, str(exc)) from exc
         except registry.CameraError as exc:
             raise HTTPException(400, str(exc)) from exc
         log.info("camera added name=%s uri=%s mode=%s loop=%s", body.name, camera.uri, body.mode, loop)
@@ -240,7 +255,7 @@ def build_router(
     async def create_job(request: Request) -> dict[str, Any]:
         """Multipart upload (field ``file``) of a video -> a file job; refused past the size limit (413)
         or when it is not a readable video (415)."""
-        # (a body over the upload limit was refused before it was read: app.BodyLimit)
+        # (a body over the upload limit was refused before it was read: body_guard.BodyGuard)
         form = await request.form(max_files=1, max_fields=4)
         try:
             upload = form.get("file")

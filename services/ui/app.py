@@ -9,14 +9,18 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.worker import redis_client
 from services.ui.api import build_router
 from services.ui.auth import BasicAuth
+from services.ui.body_guard import BodyGuard
+from services.ui.camera_limit import CameraLimit
 from services.ui.dashboard import build_dashboard, mount
 from services.ui.events import EventLog
+from services.ui.frame_guard import FrameGuard
 from services.ui.job_manager import JobManager
+from services.ui.origin import SameOrigin
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
 from services.ui.webcam import WebcamHub
@@ -42,91 +46,34 @@ class MethodNotAllowed:
         await self.app(scope, receive, send)
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
-class BodyLimit:
-    """413 for a request body over its limit, before the body is read: at once when ``Content-Length``
-    says so, else as soon as the bytes received pass it (a chunked upload). Uploads (``POST /api/jobs``,
-    the dashboard's upload route) may carry ``upload_bytes``; every other body ``body_bytes``."""
-
-    UPLOAD_PATHS = ("/api/jobs", "/gradio_api/upload", "/upload")
-
-    def __init__(
-        self, app: ASGIApp, upload_bytes: int, upload_text: str = "", body_bytes: int = 1 << 20
-    ) -> None:
-        self.app = app
-        self.upload_bytes = upload_bytes
-        self.upload_text = upload_text or f"{upload_bytes:,} bytes"
-        self.body_bytes = body_bytes
-
-    def limit(self, path: str) -> tuple[int, str]:
-        """The limit of a body sent to ``path``, in bytes and in words."""
-        if path.rstrip("/").endswith(self.UPLOAD_PATHS):
-            return self.upload_bytes, f"upload too large: over the limit of {self.upload_text}"
-        return self.body_bytes, f"request body too large: over the limit of {self.body_bytes:,} bytes"
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit, too_large = self.limit(scope["path"])
-        length = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if not length.isdigit():
-            await self.refuse(scope, receive, send, 400, "Content-Length is not a number")
-            return
-        if int(length) > limit:
-            await self.refuse(scope, receive, send, 413, too_large)
-            return
-        received = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > limit:
-                raise BodyTooLarge
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except BodyTooLarge:
-            if not started:
-                await self.refuse(scope, receive, send, 413, too_large)
-
-    @staticmethod
-    async def refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-        await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
-
-
 def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:
     """Build the app; its lifespan starts and stops the shared reader (``app.state.live``) and the jobs.
 
-    With ``settings.ui_password`` set, everything but ``/healthz`` asks for HTTP basic auth.
+    With ``settings.ui_password`` set, everything but ``/healthz`` asks for HTTP basic auth. Every route,
+    Gradio's too, refuses cross-site changes (:mod:`services.ui.origin`), bounds request bodies in bytes
+    and time (:mod:`services.ui.body_guard`) and checks webcam frames' headers
+    (:mod:`services.ui.frame_guard`).
     """
     client = client or redis_client(settings)
     state = LiveState(client, settings.poll_hz, settings.jpeg_quality, settings.pipeline_interval_s)
     jobs = JobManager(
         client,
-        settings.data_dir,
+        settings.work_dir,
         settings.max_upload_bytes,
         stall_timeout_s=settings.job_stall_timeout_s,
         max_running=settings.max_running_jobs,
         max_kept=settings.max_kept_jobs,
+        max_frame_px=settings.max_frame_px,
     )
+    limit = CameraLimit(client, settings.ui_max_cameras)
     webcam = WebcamHub(
         client,
         frame_ttl_s=settings.webcam_frame_ttl_s,
         maxlen=settings.stream_maxlen,
         jpeg_quality=settings.webcam_jpeg_quality,
         idle_s=settings.webcam_idle_s,
+        max_frame_px=settings.max_frame_px,
+        limit=limit,
     )
     state.on_poll.append(webcam.sweep)
 
@@ -155,7 +102,7 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     app.state.jobs = jobs
     app.state.webcam = webcam
     event_log = EventLog(client)
-    router = build_router(settings, client, state, jobs, event_log)
+    router = build_router(settings, client, state, jobs, event_log, limit)
     app.include_router(router)
     app.add_middleware(MethodNotAllowed, routes=[r for r in router.routes if isinstance(r, APIRoute)])
     demo = build_dashboard(
@@ -167,13 +114,20 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
         event_log,
         policy=settings.source_policy(),
         sealer=settings.sealer(),
+        limit=limit,
     )
     mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
+    # outermost last: origin check, auth, body bounds, frame headers, then the routes (Gradio's too)
+    app.add_middleware(FrameGuard, max_px=settings.max_frame_px)
     app.add_middleware(
-        BodyLimit, upload_bytes=settings.max_upload_bytes + 64 * 1024, upload_text=jobs.limit_text()
+        BodyGuard,
+        upload_bytes=settings.max_upload_bytes + 64 * 1024,
+        upload_text=jobs.limit_text(),
+        timeout_s=settings.body_timeout_s,
     )
     if settings.ui_password or settings.api_token:
         app.add_middleware(
             BasicAuth, user=settings.ui_user, password=settings.ui_password, token=settings.api_token
         )
+    app.add_middleware(SameOrigin, allowed_origins=settings.allowed_origins(), token=settings.api_token)
     return app

@@ -10,6 +10,8 @@ import secrets
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 OPEN_PATHS = ("/healthz",)  # container health checks carry no password
+#: the request-state flag an open path reads: False when auth is on and the request did not log in
+AUTHENTICATED = "authenticated"
 
 
 def credentials(header: bytes) -> tuple[str, str] | None:
@@ -46,7 +48,13 @@ class BasicAuth:
 
     def allowed(self, scope: Scope) -> bool:
         if scope["path"] in OPEN_PATHS:
+            # open, but it answers details only to a logged-in client (see api.healthz)
+            scope.setdefault("state", {})[AUTHENTICATED] = self.authenticated(scope)
             return True
+        return self.authenticated(scope)
+
+    def authenticated(self, scope: Scope) -> bool:
+        """Whether the request carries the bearer token or the dashboard login."""
         header = dict(scope.get("headers") or []).get(b"authorization")
         if header and self.token and (given := bearer(header)) is not None:
             return secrets.compare_digest(given, self.token)

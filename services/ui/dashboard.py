@@ -12,11 +12,15 @@ annotated result the same way; the video tab runs file jobs (:mod:`services.ui.j
 from __future__ import annotations
 
 import asyncio
+import atexit
 import html
 import json
 import os
+import shutil
 import statistics
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -25,7 +29,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
@@ -40,7 +43,10 @@ from services.ui import (
     history,  # noqa: E402
     pipeline,  # noqa: E402
 )
+from services.ui.camera_limit import CameraLimit, CameraLimitReached  # noqa: E402
 from services.ui.events import EventLog, events_html  # noqa: E402
+from services.ui.frame_input import frame_input  # noqa: E402
+from services.ui.image_header import FrameRefused  # noqa: E402
 from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
 from services.ui.stage import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
@@ -119,6 +125,17 @@ def error_html(message: str) -> str:
 EVENT_ROWS = 20  # rows of the Live tab's event log
 
 
+def private_gradio_cache() -> Path:
+    """Gradio keeps what browsers upload (the video tab's files, before a job copies them) under
+    ``GRADIO_TEMP_DIR``, else the fixed ``/tmp/gradio`` that every user of the machine shares: unless one
+    is set, this process gets a new 0700 directory of its own (once; Gradio reads the variable each time),
+    deleted when the process exits (jobs have copied what they need by then)."""
+    if not os.environ.get("GRADIO_TEMP_DIR"):
+        os.environ["GRADIO_TEMP_DIR"] = tempfile.mkdtemp(prefix="emostream-gradio-")
+        atexit.register(shutil.rmtree, os.environ["GRADIO_TEMP_DIR"], ignore_errors=True)
+    return Path(os.environ["GRADIO_TEMP_DIR"])
+
+
 def build_dashboard(
     client: redis.Redis,
     state: LiveState,
@@ -128,11 +145,15 @@ def build_dashboard(
     event_log: EventLog | None = None,
     policy: SourcePolicy | None = None,
     sealer: Sealer | None = None,
+    limit: CameraLimit | None = None,
 ) -> gr.Blocks:
     """``policy``: which camera sources the Cameras tab may add (``EMOSTREAM_SOURCE_ALLOW``; None: any);
-    ``sealer``: seals the passwords of camera URIs (``EMOSTREAM_SOURCE_KEY``; None: such URIs refused)."""
+    ``sealer``: seals the passwords of camera URIs (``EMOSTREAM_SOURCE_KEY``; None: such URIs refused);
+    ``limit``: new cameras must fit it (``EMOSTREAM_UI_MAX_CAMERAS``; None: no limit)."""
+    private_gradio_cache()
     interval_s = 1.0 / push_hz
     policy = policy or SourcePolicy(allow_all=True)
+    cameras_limit = limit or CameraLimit(client, 0)
     log_of_events = event_log or EventLog(client)
 
     async def push() -> AsyncIterator[tuple[Any, Any, Any, Any]]:
@@ -164,8 +185,11 @@ def build_dashboard(
             if registry.get(client, name.strip()) is not None:
                 return f"**Error:** camera `{name.strip()}` exists; remove it first."
             policy.check(uri)
-            registry.add(client, name.strip(), uri, mode="live", loop=source_loops(uri), sealer=sealer)
-        except (registry.CameraError, SourceError) as exc:
+            register = partial(
+                registry.add, client, name.strip(), uri, mode="live", loop=source_loops(uri), sealer=sealer
+            )
+            cameras_limit.add(name.strip(), register)
+        except (registry.CameraError, SourceError, CameraLimitReached) as exc:
             return f"**Error:** {exc}"
         return f"Added camera `{name.strip()}`."
 
@@ -175,15 +199,20 @@ def build_dashboard(
         return f"**Error:** no camera named `{name.strip()}`."
 
     def on_webcam_frame(
-        frame: np.ndarray | None, measured: dict[str, Any], request: gr.Request
+        frame: bytes | None, measured: dict[str, Any], request: gr.Request
     ) -> tuple[Any, Any, Any, dict[str, Any]]:
-        """Publish one browser frame; answer with the camera's result tile, bars and measured latency.
+        """Publish one browser frame (encoded, see :func:`frame_input`); answer with the camera's result
+        tile, bars and measured latency. A refused frame (too large, past the camera limit) is an error
+        shown to the user; the cameras and the other sessions go on.
 
         ``measured`` (per browser session) holds the seq last counted and the last round trips in ms.
         """
         if frame is None:
             return gr.skip(), gr.skip(), gr.skip(), measured
-        cam = webcam.publish(request.session_hash or "anon", frame)
+        try:
+            cam = webcam.publish_encoded(request.session_hash or "anon", frame)
+        except (FrameRefused, CameraLimitReached) as exc:
+            raise gr.Error(str(exc)) from exc
         view = state.get(cam)
         tile = f'<img class="emo-webcam-result" data-emo-camera="{cam}" alt="annotated webcam">'
         if view is None:
@@ -272,7 +301,7 @@ def build_dashboard(
                     js_on_load=BARS_JS,
                     elem_id="emo-webcam-bars",
                 )
-                local_examples(cam_in)
+                frame_input(local_examples(cam_in))
                 latencies = gr.State({})
             with gr.Tab("Video", id="video"):
                 gr.Markdown(

@@ -53,14 +53,22 @@ def safe_name(filename: str) -> str:
     return cleaned[-100:] or "video"
 
 
-def probe_video(path: Path, filename: str) -> tuple[int, float]:
-    """(frames, fps) of a readable video; raises :class:`UploadError` (415) naming the file otherwise."""
+def probe_video(path: Path, filename: str, max_frame_px: int = 4096 * 2160) -> tuple[int, float]:
+    """(frames, fps) of a readable video; raises :class:`UploadError` naming the file otherwise: 415 not
+    a readable video, 413 frames over ``max_frame_px`` (read from the container, before any is decoded)."""
     if Path(filename).suffix.lower() not in VIDEO_SUFFIXES:
         raise UploadError(
             f"{filename!r} is not a video: expected one of {', '.join(VIDEO_SUFFIXES)}", status=415
         )
     cap = cv2.VideoCapture(str(path))
     try:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        if w * h > max_frame_px:
+            raise UploadError(
+                f"{filename!r} has {w}x{h} frames, over the limit of {max_frame_px:,} pixels"
+                " (EMOSTREAM_MAX_FRAME_PX)",
+                status=413,
+            )
         ok, frame = cap.read() if cap.isOpened() else (False, None)
         if not ok or frame is None:
             raise UploadError(f"{filename!r} is not a readable video (no frame could be decoded)", status=415)
@@ -83,14 +91,17 @@ class JobManager:
         max_kept: int = 20,
         owner: str | None = None,
         adopt_interval_s: float = 5.0,
+        max_frame_px: int = 4096 * 2160,
     ) -> None:
         """``owner``: this process's name on the jobs it runs. Every ``adopt_interval_s`` the manager
-        takes over unfinished jobs whose owner is gone (:meth:`adopt_orphans`)."""
+        takes over unfinished jobs whose owner is gone (:meth:`adopt_orphans`). An upload whose frames
+        are over ``max_frame_px`` is refused."""
         self.redis = client
         self.store = JobStore(client, data_dir=data_dir)
         self.data_dir = data_dir
         self.root = data_dir / "jobs"
         self.max_upload_bytes = max_upload_bytes
+        self.max_frame_px = max_frame_px
         self.stall_timeout_s = stall_timeout_s
         self.max_kept = max_kept
         self.owner = owner or f"{socket.gethostname()}-ui-{os.getpid()}"
@@ -127,7 +138,7 @@ class JobManager:
                     fh.write(chunk)
             if size == 0:
                 raise UploadError(f"{filename!r} is empty, not a video", status=415)
-            frames, _ = probe_video(video, filename)
+            frames, _ = probe_video(video, filename, self.max_frame_px)
         except BaseException:
             shutil.rmtree(out, ignore_errors=True)
             raise

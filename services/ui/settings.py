@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field
@@ -28,8 +29,8 @@ class UISettings(CommonSettings):
         description="camera source policy: 'auto', 'any', or rules like 'schemes=rtsp,http files=/srv"
         " hosts=10.0.0.0/8,cam.local' (docs/deploy.md)",
     )
-    data_dir: Path = Field(
-        Path(tempfile.gettempdir()) / "emostream-ui", description="uploads and job outputs live here"
+    data_dir: Path | None = Field(
+        None, description="uploads and job outputs live here (unset: a new private directory per run)"
     )
     max_upload_mb: float = Field(200, gt=0, description="a larger video upload is refused")
     max_running_jobs: int = Field(2, ge=1, description="video jobs processed at once; more wait")
@@ -38,14 +39,39 @@ class UISettings(CommonSettings):
     webcam_idle_s: float = Field(15, gt=0, description="a webcam camera without frames this long is removed")
     webcam_frame_ttl_s: int = Field(20, ge=1, description="TTL of webcam frame JPEGs in Redis")
     webcam_jpeg_quality: int = Field(85, ge=10, le=100, description="JPEG quality of webcam frames")
+    ui_allowed_origins: str = Field(
+        "",
+        description="other origins whose pages may change state, comma-separated (e.g. 'https://ops.example"
+        ".org'); cross-site requests from any other get 403",
+    )
+    ui_max_cameras: int = Field(
+        64, ge=0, description="cameras the dashboard and API register at most, webcams included (0: no limit)"
+    )
+    max_frame_px: int = Field(
+        4096 * 2160, ge=1, description="a larger frame is refused (ui: from its header, before decoding)"
+    )
+    header_timeout_s: float = Field(10, gt=0, description="a request's headers must arrive within this")
+    body_timeout_s: float = Field(
+        30, gt=0, description="a request body may pause this long at most (and must average 4 KiB/s after it)"
+    )
+    max_connections: int = Field(1000, ge=0, description="connections and requests at once; more get 503")
 
     def source_policy(self) -> SourcePolicy:
         """``EMOSTREAM_SOURCE_ALLOW`` for this bind; files default to the data and samples directories."""
         from services.cli.settings import default_samples_dir
 
         samples = Path(os.environ.get("EMOSTREAM_SAMPLES_DIR") or default_samples_dir())
-        return SourcePolicy.parse(self.source_allow, self.host, [self.data_dir, samples])
+        return SourcePolicy.parse(self.source_allow, self.host, [self.work_dir, samples])
+
+    @cached_property
+    def work_dir(self) -> Path:
+        """``data_dir``, or without one a new 0700 directory made on first use (``--check`` makes none)."""
+        return self.data_dir if self.data_dir is not None else Path(tempfile.mkdtemp(prefix="emostream-ui-"))
 
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    def allowed_origins(self) -> list[str]:
+        """``EMOSTREAM_UI_ALLOWED_ORIGINS`` as a list."""
+        return [o.strip() for o in self.ui_allowed_origins.split(",") if o.strip()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,8 +17,7 @@ import redis
 
 from services.common import registry
 from services.ui.settings import UISettings
-from tests.support.ui import serve_ui
-from tests.support.wait import free_port
+from tests.support.ui import exposed_settings, serve_ui
 
 pytestmark = pytest.mark.integration
 
@@ -29,15 +29,7 @@ BEARER = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture()
 def ui(redis_client: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     data = tmp_path / "data"
-    settings = UISettings(
-        redis_url=redis_url,
-        host="0.0.0.0",  # the policy of a dashboard others reach (serve_ui itself binds loopback)
-        port=free_port(),
-        ui_password=PASSWORD,
-        api_token=TOKEN,
-        data_dir=data,
-        max_upload_mb=1,
-    )
+    settings = exposed_settings(redis_url, data, PASSWORD, TOKEN)
     with serve_ui(settings, redis_client) as url:
         yield url, data
 
@@ -186,3 +178,32 @@ def test_non_utf8_names_and_traversal_are_refused(ui: tuple[str, Path], redis_cl
     status, answer = raw(url, head, body)
     assert status in (400, 415, 422), answer[:300]
     assert httpx.get(f"{url}/api/jobs", headers=BEARER, timeout=10).json() == []
+
+
+def test_healthz_tells_an_anonymous_client_only_ok(ui: tuple[str, Path]) -> None:
+    """Hosts, pids and service names are for a logged-in client; a health check gets ok / not ok."""
+    url, _ = ui
+    anonymous = httpx.get(f"{url}/healthz", timeout=10)
+    assert anonymous.status_code == 200 and anonymous.json() == {"status": "ok"}
+    forged = httpx.get(f"{url}/healthz", headers={"Authorization": "Bearer forged"}, timeout=10)
+    assert forged.json() == {"status": "ok"}
+    detailed = httpx.get(f"{url}/healthz", headers=BEARER, timeout=10).json()
+    assert detailed["status"] == "ok" and "services" in detailed and "cameras" in detailed
+
+
+def test_default_upload_dir_is_private_and_new_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EMOSTREAM_DATA_DIR")  # the test session sets one for every test
+    made = lambda: set(Path(tempfile.gettempdir()).glob("emostream-ui-*"))  # noqa: E731
+    before = made()
+    assert UISettings().data_dir is None  # as --check builds it: no directory until the app asks for one
+    assert made() == before
+    settings = UISettings()
+    first, again, second = settings.work_dir, settings.work_dir, UISettings().work_dir
+    try:
+        assert first == again, "one run keeps one directory"
+        assert first != second, "a fixed /tmp path is shared by every user of the machine"
+        for path in (first, second):
+            assert path.is_dir() and path.stat().st_mode & 0o077 == 0
+    finally:
+        first.rmdir()
+        second.rmdir()

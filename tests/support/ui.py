@@ -14,6 +14,8 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import redis
 import uvicorn
@@ -25,8 +27,9 @@ from services.ingest.settings import IngestSettings
 from services.tracker.stage import TrackView
 from services.tracker.timeline import CameraTimeline
 from services.ui.app import create_app
+from services.ui.server import uvicorn_config
 from services.ui.settings import UISettings
-from tests.support.wait import wait_for
+from tests.support.wait import free_port, wait_for
 
 BOX_FRACTION = (0.3, 0.2, 0.6, 0.8)  # the fake face box, as fractions of the frame's width/height
 PROBS = {"happy": 0.7, "neutral": 0.2, "sad": 0.1}
@@ -140,16 +143,26 @@ def run_ingest(redis_url: str, **settings: object) -> Iterator[Ingest]:
         ingest.redis.close()
 
 
+def exposed_settings(redis_url: str, data_dir: Path, password: str, token: str, **more: Any) -> UISettings:
+    """A dashboard others reach (host 0.0.0.0: the source rules apply; ``serve_ui`` binds loopback) with a
+    login and a token, and a 1 MB upload limit."""
+    return UISettings(
+        redis_url=redis_url,
+        host="0.0.0.0",
+        port=free_port(),
+        ui_password=password,
+        api_token=token,
+        data_dir=data_dir,
+        max_upload_mb=1,
+        **more,
+    )
+
+
 @contextmanager
 def serve_ui(settings: UISettings, client: redis.Redis) -> Iterator[str]:
     """The UI app under uvicorn on ``settings.port`` in a thread; yields its base URL."""
-    config = uvicorn.Config(
-        create_app(settings, client),
-        host="127.0.0.1",
-        port=settings.port,
-        timeout_graceful_shutdown=1,
-        log_level="warning",
-    )
+    config = uvicorn_config(create_app(settings, client), settings, host="127.0.0.1")  # the service's limits
+    config.timeout_graceful_shutdown = 1
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
