@@ -52,19 +52,24 @@ class Supervisor:
         self._stopping = False
 
     def add(
-        self, name: str, extra_args: list[str] | None = None, redis_user: tuple[str, str] | None = None
+        self,
+        name: str,
+        extra_args: list[str] | None = None,
+        redis_user: tuple[str, str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """A child of service ``name``, with only its own secrets (:mod:`services.cli.child_env`);
-        ``redis_user``: its own ACL user and password."""
+        ``redis_user``: its own ACL user and password; ``env``: settings for this child alone, on top of
+        the stack's (its secrets still go only where :data:`~services.cli.child_env.OWN_SECRETS` says)."""
         args = [sys.executable, "-m", f"services.{name}", *(extra_args or [])]
         replica = sum(1 for c in self.children if c.name == name)
         shared = {
             "EMOSTREAM_INSTANCE": instance_name(name, replica),
             PARENT_PID_ENV: str(os.getpid()),
             **self.base_env,
+            **(env or {}),
         }
-        env = child_env(name, os.environ, shared, redis_user)
-        self.children.append(Child(name, args, env, replica))
+        self.children.append(Child(name, args, child_env(name, os.environ, shared, redis_user), replica))
 
     def start(self) -> None:
         with self._lock:

@@ -92,11 +92,9 @@ def test_two_detectors_and_two_classifiers_serve_a_file_job_and_two_live_cameras
     layout = {"ingest": 1, "detector": 2, "classifier": 2, "tracker": 1, "events": 1, "ui": 1}
     port = free_port()
     for service, replicas in layout.items():
-        env = {"EMOSTREAM_REDIS_USERNAME": service, "EMOSTREAM_REDIS_PASSWORD": cluster.passwords[service]}
-        if service == "ui":
-            env |= {"EMOSTREAM_PORT": str(port), "EMOSTREAM_API_TOKEN": "fleet-token"}
+        env = {"EMOSTREAM_PORT": str(port), "EMOSTREAM_API_TOKEN": "fleet-token"} if service == "ui" else {}
         for _ in range(replicas):
-            supervisor.add(service, env=env)
+            supervisor.add(service, redis_user=(service, cluster.passwords[service]), env=env)
     supervisor.start()
     try:
         wanted = {
