@@ -90,7 +90,7 @@ class CameraReader:
         failures = 0
         while not self.stop.is_set():
             try:
-                source = FrameSource(self.spec_of(self.source_uri()), self.policy)
+                source = self.open_source()
             except SourceError as exc:
                 failures += 1
                 self._report_error(str(exc), failures)
@@ -117,6 +117,10 @@ class CameraReader:
                 self._report_error(str(exc), failures)
             finally:
                 source.close()
+
+    def open_source(self) -> FrameSource:
+        """The camera's source, opened inside its policy and frame-size limit. Raises SourceError."""
+        return FrameSource(self.spec_of(self.source_uri()), self.policy, max_px=self.settings.max_frame_px)
 
     def source_uri(self) -> str:
         """The camera's URI with its password (sealed apart in the registry: common.credentials).
@@ -154,7 +158,7 @@ class CameraReader:
         cam = self.camera
         error = ""
         try:
-            source = FrameSource(self.spec_of(self.source_uri()), self.policy)
+            source = self.open_source()
         except SourceError as exc:
             self._finish(str(exc))
             return

@@ -9,6 +9,7 @@ import redis
 
 from services.common import registry
 from services.common.lifecycle import Service, run_service
+from services.common.registry import Camera
 from services.common.sources import SourceError, parse_uri, source_loops
 from services.common.worker import redis_client
 from services.ingest.camera import CameraReader
@@ -50,16 +51,30 @@ class Ingest(Service):
                 thread.join(5)
                 del self.readers[cam_id]
                 log.info("camera stopped camera=%s", cam_id)
-        for cam_id, cam in wanted.items():
+        cap = self.settings.ingest_max_readers
+        for cam_id, cam in sorted(wanted.items()):
             if cam_id in self.readers and not self.readers[cam_id][1].is_alive() and cam.mode == "live":
                 del self.readers[cam_id]  # a live reader that gave up (internal error): start it again
             if cam_id in self.readers or cam.status in ("done", "failed"):
+                continue
+            if cap and len(self.readers) >= cap:
+                self.wait_for_a_reader(cam, cap)
                 continue
             reader = CameraReader(self.redis, self.settings, cam)
             thread = threading.Thread(target=reader.run, name=f"camera-{cam_id}", daemon=True)
             thread.start()
             self.readers[cam_id] = (reader, thread)
             log.info("camera started camera=%s mode=%s uri=%s", cam_id, cam.mode, cam.uri)
+
+    def wait_for_a_reader(self, cam: Camera, cap: int) -> None:
+        """Mark a camera past ``EMOSTREAM_INGEST_MAX_READERS``: it starts when a reader is free."""
+        error = (
+            f"waiting: this ingest reads {cap} cameras already (EMOSTREAM_INGEST_MAX_READERS); "
+            "it starts when one is removed"
+        )
+        if (cam.status, cam.error) != ("error", error):
+            registry.set_status(self.redis, cam.camera_id, status="error", error=error)
+            log.warning("camera waits for a reader camera=%s max_readers=%d", cam.camera_id, cap)
 
     def register_sources(self) -> None:
         """Register the cameras named in ``EMOSTREAM_SOURCES`` (a video file loops like a camera)."""

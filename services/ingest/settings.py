@@ -21,6 +21,11 @@ class IngestSettings(CommonSettings):
     sources: str = Field(
         "", description="cameras to register at start: 'name=uri,name2=uri2' (live; files loop)"
     )
+    ingest_max_readers: int = Field(
+        64,
+        ge=0,
+        description="camera reader threads at most; more cameras wait, with an error saying so (0: no limit)",
+    )
     file_high_water: int = Field(32, ge=1, description="a file job pauses while this many frames wait")
     source_allow: str = Field(
         "auto",

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from services.common.addresses import resolve
+from services.common.image_header import size_wh
 from services.common.source_policy import Resolver, SourcePolicy
 from services.common.sources import SourceError, SourceSpec
 from services.ingest.fetch import fetch
@@ -33,14 +34,22 @@ class FrameSource:
     """Reads BGR frames one at a time. ``read()`` returns None at the end of a finite source.
 
     ``policy`` decides which URLs open (default: ``any``); ``resolver`` is DNS (tests pass a table).
+    ``max_px``: a source whose frames are larger is refused before a frame is decoded where its size can
+    be known first (an image's header, an MJPEG stream's first JPEG header, the size the container
+    declares), so a 12000x12000 frame costs no 432 MB of pixels (0: no limit).
     Raises :class:`SourceError` (:class:`SourceRefused` naming the rule) when the source does not open."""
 
     def __init__(
-        self, spec: SourceSpec, policy: SourcePolicy | None = None, resolver: Resolver = resolve
+        self,
+        spec: SourceSpec,
+        policy: SourcePolicy | None = None,
+        resolver: Resolver = resolve,
+        max_px: int = 0,
     ) -> None:
         self.spec = spec
         self.policy = policy or SourcePolicy(allow_all=True)
         self.resolver = resolver
+        self.max_px = max_px
         self._relay: Relay | None = None
         self.fps = 0.0
         self.total_frames = 0  # 0 when unknown (live streams)
@@ -74,6 +83,11 @@ class FrameSource:
                 f"cannot open {spec.kind} {spec.target!r} (not a readable video or unreachable){hint}"
             )
         self._cap = cap
+        try:
+            self._check_size(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        except SourceError:
+            self.close()
+            raise
         self.fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if spec.kind == "file":
             self.total_frames = max(0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0))
@@ -82,12 +96,49 @@ class FrameSource:
         """``url`` opened inside the policy: http(s) fetched here and relayed, any other URL pinned."""
         if url.split("://", 1)[0].lower() not in ("http", "https"):
             return cv2.VideoCapture(self.policy.pin(url, self.resolver))
-        self._relay = Relay(fetch(url, self.policy, self.resolver))
+        fetched = fetch(url, self.policy, self.resolver)
+        start = fetched.head.find(b"\xff\xd8\xff")  # an MJPEG stream (multipart or bare): its first JPEG
+        if start >= 0:
+            try:
+                size = size_wh(fetched.head[start:])
+            except ValueError:
+                size = None  # its header is past the first bytes, or not a JPEG after all: FFmpeg decides
+            if size is not None:
+                try:
+                    self._check_size(*size)
+                except SourceError:
+                    fetched.close()
+                    raise
+        self._relay = Relay(fetched)
         try:
             return cv2.VideoCapture(self._relay.target, cv2.CAP_FFMPEG)
         except BaseException:
             self._close_relay()
             raise
+
+    def _check_size(self, width: int, height: int) -> None:
+        if self.max_px and width * height > self.max_px:
+            raise SourceError(
+                f"frame {width}x{height} exceeds the limit of {self.max_px} pixels (EMOSTREAM_MAX_FRAME_PX);"
+                " refused before decoding"
+            )
+
+    def _read_image(self, path: Path) -> np.ndarray:
+        """One image of a folder, its size checked from its header first (a JPEG or PNG)."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(f"cannot read image {path}: {exc.strerror}") from None
+        try:
+            size = size_wh(data)
+        except ValueError:
+            size = None  # another format, or a header that does not parse: the decoder decides
+        if size is not None:
+            self._check_size(*size)
+        frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise SourceError(f"cannot decode image {path}")
+        return frame
 
     def _close_relay(self) -> None:
         if self._relay is not None:
@@ -99,10 +150,7 @@ class FrameSource:
         if self._images:
             if self.read_count >= len(self._images):
                 return None
-            path = self._images[self.read_count]
-            frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if frame is None:
-                raise SourceError(f"cannot decode image {path}")
+            frame = self._read_image(self._images[self.read_count])
             self.read_count += 1
             return frame
         assert self._cap is not None

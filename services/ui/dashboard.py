@@ -34,6 +34,7 @@ from fastapi import FastAPI  # noqa: E402
 
 from services.common import keys, registry  # noqa: E402
 from services.common.credentials import Sealer
+from services.common.image_header import FrameRefused  # noqa: E402
 from services.common.source_policy import SourcePolicy
 from services.common.sources import (
     SourceError,
@@ -46,7 +47,6 @@ from services.ui import (
 from services.ui.camera_limit import CameraLimit, CameraLimitReached  # noqa: E402
 from services.ui.events import EventLog, events_html  # noqa: E402
 from services.ui.frame_input import frame_input  # noqa: E402
-from services.ui.image_header import FrameRefused  # noqa: E402
 from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
 from services.ui.stage import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402

@@ -5,7 +5,7 @@ stream routes (``POST /gradio_api/queue/join``, ``/gradio_api/stream/{event}``, 
 Gradio answers those before the frame is processed, so a refusal there would only reach the browser as
 an error event. This middleware reads each such body (small: :class:`services.ui.body_guard.BodyGuard`,
 outside it, holds it to the body limit and deadline), checks every image URL's header
-(:func:`services.ui.image_header.check_frame`) and answers 413/415/422 naming the limit; the body then
+(:func:`services.common.image_header.check_frame`) and answers 413/415/422 naming the limit; the body then
 goes on to Gradio unchanged. Frames that come as files (uploaded, then named) are checked where they
 are decoded (:func:`services.ui.frame_input.frame_input`, :meth:`WebcamHub.publish_encoded`).
 """
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.ui.image_header import FrameRefused, check_frame
+from services.common.image_header import FrameRefused, check_frame
 
 PREFIX = "/gradio_api/"
 IMAGE_URL = "data:image/"

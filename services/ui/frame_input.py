@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 from gradio.data_classes import ImageData
 
-from services.ui.image_header import FrameRefused
+from services.common.image_header import FrameRefused
 
 MAX_FRAME_BYTES = 16 << 20  # an encoded frame file larger than this is refused unread
 

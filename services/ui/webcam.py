@@ -21,8 +21,8 @@ import redis
 from services.common import keys, registry
 from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
+from services.common.image_header import FrameRefused, check_frame
 from services.ui.camera_limit import CameraLimit, CameraLimitReached
-from services.ui.image_header import FrameRefused, check_frame
 
 log = logging.getLogger(__name__)
 

@@ -16,29 +16,9 @@ import redis
 from services.common import keys, registry
 from tests.support.cameras import cameras, frames_flow, settle
 from tests.support.ui import run_ingest
+from tests.support.videos import write_video
 
 pytestmark = pytest.mark.integration
-
-
-def write_video(path: Path, size_wh: tuple[int, int], frames: int = 5) -> Path:
-    """A lossless PNG-in-AVI video (OpenCV's own writers refuse a 1x1 size)."""
-    import imageio_ffmpeg
-
-    gen = imageio_ffmpeg.write_frames(
-        str(path),
-        size_wh,
-        fps=10,
-        codec="png",
-        pix_fmt_in="bgr24",
-        pix_fmt_out="rgb24",
-        macro_block_size=1,
-        ffmpeg_log_level="error",
-    )
-    gen.send(None)
-    for i in range(frames):
-        gen.send(np.full((size_wh[1], size_wh[0], 3), 40 + i, np.uint8))
-    gen.close()
-    return path
 
 
 def truncated_moov(tmp: Path, sample_media: Path) -> str:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from gradio.data_classes import ImageData
 
+from services.common.image_header import FrameRefused
 from services.ui.frame_guard import check_body
 from services.ui.frame_input import frame_bytes, frame_input
-from services.ui.image_header import FrameRefused
 from services.ui.job_manager import UploadError, probe_video
 from tests.support.image_bombs import jpeg, png_header
 

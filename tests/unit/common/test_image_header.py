@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from services.ui.image_header import FrameRefused, check_frame, size_wh
+from services.common.image_header import FrameRefused, check_frame, size_wh
 from tests.support.image_bombs import jpeg, png_header
 
 
