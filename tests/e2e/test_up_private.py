@@ -1,6 +1,8 @@
-"""``emostream up`` keeps secrets and faces private: each child holds only its own secrets, no camera
-password shows in the API, the logs or Redis's append-only file, and the data directory is its user's
-alone after a live camera and a video job ran."""
+"""``emostream up --host 0.0.0.0`` (exposed, as the docs describe it: login, token, source rules) keeps
+secrets and faces private: each child holds only its own secrets, no camera password shows in the API, the
+logs or Redis's append-only file, and the data directory is its user's alone after a live camera and a
+video job ran. It refuses the cloud metadata address in its IPv6 spellings, and a cross-site upload sent
+with the login a browser has cached, with 403, and the camera and the job keep running meanwhile."""
 
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def test_up_gives_each_child_its_own_secrets_and_keeps_data_private(
     door = f"rtsp://viewer:{CAMERA_PASSWORDS[0]}@127.0.0.1:{closed}/stream"
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "services.cli", "up", "--port", str(port)),
+            *(sys.executable, "-m", "services.cli", "up", "--host", "0.0.0.0", "--port", str(port)),
             *("--source", f"cam1={sample_media / 'single_face.mp4'}", "--source", f"door={door}"),
         ],
         env=env,
@@ -85,6 +87,19 @@ def test_up_gives_each_child_its_own_secrets_and_keeps_data_private(
             job = api.post("/api/jobs", files={"file": ("single_face.mp4", fh, "video/mp4")})
         assert job.status_code == 202, job.text
         job_id = job.json()["id"]
+
+        # hostile requests while the camera and the job run: the metadata address, a cross-site upload
+        for uri in ("http://[::ffff:169.254.169.254]/latest/", "http://[64:ff9b::a9fe:a9fe]/latest/"):
+            refused = api.post("/api/cameras", json={"name": "meta", "uri": uri})
+            assert refused.status_code == 403 and "link-local" in refused.json()["detail"], refused.text
+        browser = {"Origin": "http://evil.example"}
+        login = ("emostream", UI_PASSWORD)
+        for route in ("/api/jobs", "/gradio_api/upload"):
+            form = {"file": ("clip.mp4", b"\0" * 1000, "video/mp4")}
+            answer = httpx.post(api.base_url.join(route), files=form, headers=browser, auth=login)
+            assert answer.status_code == 403 and "cross-site" in answer.json()["detail"], answer.text
+        assert "meta" not in cameras()
+        assert [j["id"] for j in api.get("/api/jobs").json()] == [job_id]
         wait_for(
             lambda: api.get(f"/api/jobs/{job_id}").json()["status"] in ("done", "failed"), 300, "the job"
         )

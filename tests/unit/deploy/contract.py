@@ -48,8 +48,25 @@ def redis_password_var(user: str) -> str:
     return f"EMOSTREAM_REDIS_PASSWORD_{user.upper()}"
 
 
-#: the secrets: the dashboard login, the REST token, every Redis user's password
-SECRET_KEYS = {"EMOSTREAM_UI_PASSWORD", "EMOSTREAM_API_TOKEN", *map(redis_password_var, REDIS_USERS)}
+#: the secrets: the dashboard login, the REST token, the key that seals camera passwords, every Redis user's
+#: password
+SECRET_KEYS = {
+    "EMOSTREAM_UI_PASSWORD",
+    "EMOSTREAM_API_TOKEN",
+    "EMOSTREAM_SOURCE_KEY",
+    *map(redis_password_var, REDIS_USERS),
+}
+#: the services that read a secret other than their own Redis password (services.cli.child_env.OWN_SECRETS)
+SECRET_READERS = {
+    "EMOSTREAM_UI_PASSWORD": {"ui"},
+    "EMOSTREAM_API_TOKEN": {"ui"},
+    "EMOSTREAM_SOURCE_KEY": {"ui", "ingest"},
+}
+
+
+def own_secrets(service: str) -> set[str]:
+    """The secrets a container of ``service`` gets: its Redis password and what it reads itself."""
+    return {redis_password_var(service)} | {k for k, readers in SECRET_READERS.items() if service in readers}
 
 
 def env_file(path: Path) -> dict[str, str]:

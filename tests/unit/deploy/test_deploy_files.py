@@ -21,6 +21,7 @@ from tests.unit.deploy.contract import (
     SECRET_KEYS,
     env_file,
     env_names,
+    own_secrets,
     redis_password_var,
 )
 
@@ -172,6 +173,13 @@ def test_secrets_come_from_an_uncommitted_file_with_a_committed_example() -> Non
     used = set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", COMPOSE_TEXT))
     assert used <= set(example), "every variable compose interpolates is in secrets.env.example"
     assert "/secrets.env" in (DEPLOY / ".gitignore").read_text().splitlines()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_gets_only_its_own_secrets(service: str) -> None:
+    env = COMPOSE["services"][service]["environment"]
+    used = {required_var(v) for v in env.values() if str(v).startswith("${")} & SECRET_KEYS
+    assert used == own_secrets(service)
 
 
 def test_redis_users_are_those_of_the_acl_command() -> None:

@@ -30,6 +30,7 @@ from tests.unit.deploy.contract import (
     SECRET_KEYS,
     env_file,
     env_names,
+    own_secrets,
     redis_password_var,
     settings_class,
 )
@@ -246,6 +247,14 @@ def test_each_service_is_its_own_redis_user(tree: str, service: str) -> None:
     assert not any("secretRef" in ref for ref in container(deployment(tree, service))["envFrom"]), (
         "no service sees every password"
     )
+
+
+@pytest.mark.parametrize("tree", TREES)
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_gets_only_its_own_secrets(tree: str, service: str) -> None:
+    env = env_of(container(deployment(tree, service)))
+    refs = {secret_ref(e) for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {(secret_name(tree), key) for key in own_secrets(service)}
 
 
 @pytest.mark.parametrize("tree", TREES)
