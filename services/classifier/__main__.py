@@ -6,12 +6,12 @@ import threading
 from services.classifier.service import ClassifierHandler
 from services.classifier.settings import ClassifierSettings
 from services.common import keys
-from services.common.entrypoint import service_main
+from services.common.entrypoint import service_main, settings_or_exit
 from services.common.worker import Worker, redis_client
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = ClassifierSettings()
+    settings = settings_or_exit(ClassifierSettings, "classifier")
 
     def run(stop: threading.Event) -> None:
         import torch

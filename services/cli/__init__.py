@@ -12,6 +12,7 @@ from pathlib import Path
 from services.cli.settings import CliSettings
 from services.common.log import redact_handlers
 from services.common.private_files import private_umask
+from services.common.settings_check import LOG_LEVELS, SettingsError, load_settings
 
 SERVICES = ("ingest", "detector", "classifier", "tracker", "events", "ui")
 #: ``emostream <verb> <noun>`` subcommands; each module has ``add_arguments(parser)`` and ``run(args) -> int``
@@ -35,7 +36,12 @@ MODEL_HELP = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emostream", description=__doc__)
-    parser.add_argument("--log-level", default=CliSettings().log_level)
+    parser.add_argument(
+        "--log-level",
+        default=load_settings(CliSettings).log_level.upper(),
+        type=str.upper,
+        choices=LOG_LEVELS,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("up", help="run the whole stack (embedded Redis, sample cameras by default)")
@@ -58,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("analyze", help="analyze a video file: annotated.mp4, tracks.csv, summary.json")
     p.add_argument("video", type=Path, nargs="+", help="video files, or folders of videos (concurrent jobs)")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output directory (default: ./VIDEO-emostream for one video, ./emostream-analysis for several)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--model", default=None, help=MODEL_HELP + " (used when analyze starts the services)")
 
@@ -98,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         except Interrupted as exc:
             print(f"emostream: interrupted by {exc}", file=sys.stderr)
             return 128 + exc.signum
+        except SettingsError as exc:  # before anything started (services.cli.preflight)
+            print(f"emostream: invalid settings: {exc}", file=sys.stderr)
+            return 2
 
 
 def _main(argv: list[str] | None) -> int:

@@ -1,7 +1,10 @@
-"""``emostream analyze VIDEO [VIDEO|FOLDER ...] --out DIR``: lossless file jobs through the same services.
+"""``emostream analyze VIDEO [VIDEO|FOLDER ...] [--out DIR]``: lossless file jobs through the same services.
 
 Several videos (or folders of videos) run as concurrent jobs on one stack, each with its own outputs in
-``DIR/<video name>/``; one video writes into ``DIR`` itself.
+``DIR/<video name>/``; one video writes into ``DIR`` itself. Without ``--out``: ``./<video name>-emostream``
+for one video, ``./emostream-analysis`` for several. Each video is opened and one frame decoded before
+any service starts: when none is readable, nothing starts (exit 2); an unreadable one among several is
+failed at once (its ``summary.json`` says why) and the others run.
 
 Runs the one job runner (``common.jobs.run_job``) that the UI's video jobs use, in the foreground with a
 progress bar, on a supervised stack: a service that crashes mid-job is restarted and the job finishes.
@@ -26,7 +29,7 @@ import msgspec
 from services.cli.stack import PIPELINE, Interrupted, file_job_replicas, interruptible, model_env, stack
 from services.common.connect import connect
 from services.common.job_store import JobRecord, JobStore, JobSummary
-from services.common.jobs import JobError, cleanup, fail, run_job
+from services.common.jobs import JobError, cleanup, fail, run_job, write_failed_summary
 from services.common.sources import VIDEO_SUFFIXES
 
 
@@ -46,6 +49,24 @@ def videos_of(paths: list[Path]) -> list[Path]:
         else:
             raise ValueError(f"no such file: {path}")
     return found
+
+
+def default_out(videos: list[Path]) -> Path:
+    """Where the outputs go without ``--out``: named after the one video, or one folder for several."""
+    return Path(f"{videos[0].stem}-emostream") if len(videos) == 1 else Path("emostream-analysis")
+
+
+def probe(video: Path) -> None:
+    """Raises ValueError when ``video`` cannot be opened or has no frame that decodes."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(video))
+    try:
+        ok = cap.isOpened() and cap.read()[0]
+    finally:
+        cap.release()
+    if not ok:
+        raise ValueError(f"cannot read {video}: not a video this machine's FFmpeg decodes, or empty")
 
 
 def out_dirs(videos: list[Path], out: Path) -> list[Path]:
@@ -71,20 +92,41 @@ def new_jobs(videos: list[Path], out: Path) -> list[JobRecord]:
     return jobs
 
 
+def unreadable_of(videos: list[Path]) -> dict[Path, str]:
+    """The videos (resolved) that :func:`probe` refuses, with the reason."""
+    found = {}
+    for path in videos:
+        try:
+            probe(path)
+        except ValueError as exc:
+            found[path.resolve()] = str(exc)
+    return found
+
+
 def analyze(
     video: Path | list[Path],
-    out: Path,
+    out: Path | None,
     progress: bool = True,
     stall_timeout_s: float = 300.0,
     model: str | None = None,
 ) -> int:
-    """Analyze one video, or several (files or folders of videos) as concurrent jobs on one stack."""
+    """Analyze one video, or several (files or folders of videos) as concurrent jobs on one stack;
+    ``out`` None: :func:`default_out`."""
     try:
         videos = videos_of(video if isinstance(video, list) else [video])
     except ValueError as exc:
         print(f"emostream analyze: {exc}")
         return 2
-    jobs = new_jobs(videos, out)
+    unreadable = unreadable_of(videos)
+    if len(unreadable) == len(videos):
+        for reason in unreadable.values():
+            print(f"emostream analyze: {reason}")
+        return 2
+    jobs = new_jobs(videos, out if out is not None else default_out(videos))
+    for job in jobs:
+        if Path(job.video) in unreadable:  # failed before it started, its summary.json saying why
+            job.status, job.error = "failed", unreadable[Path(job.video)]
+            write_failed_summary(job, job.error)
     try:
         with (
             interruptible(),
@@ -93,10 +135,16 @@ def analyze(
             ) as running,
         ):
             running.wait_healthy()
-            errors = run_jobs(running.redis_url, jobs, progress, stall_timeout_s)
+            to_run = [job for job in jobs if job.status != "failed"]
+            errors = run_jobs(running.redis_url, to_run, progress, stall_timeout_s)
     except Interrupted as exc:
         print(f"emostream analyze: interrupted by {exc}; stopped every service, no outputs written")
         return 128 + exc.signum
+    return report(jobs, errors)
+
+
+def report(jobs: list[JobRecord], errors: dict[str, str]) -> int:
+    """Print each job's outcome and where its outputs went; 1 when one failed, else 0."""
     failed = 0
     for job in jobs:
         if job.status != "done":

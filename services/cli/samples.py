@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 from services.cli.settings import CliSettings
+from services.common.settings_check import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ DEMO_CAMERAS = {"cam1": "single_face.mp4", "cam2": "WolfgangLanger_Pexels.mp4"}
 
 
 def default_dir() -> Path:
-    return CliSettings().samples_dir
+    return load_settings(CliSettings).samples_dir
 
 
 def missing(directory: Path) -> list[str]:

@@ -5,16 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def default_data_dir() -> Path:
-    return Path.home() / ".local" / "share" / "emostream"
-
-
-def default_samples_dir() -> Path:
-    return Path.home() / ".cache" / "emostream" / "samples"
+from services.common.settings import default_data_dir, default_samples_dir
+from services.common.settings_check import log_level, usable_dir
 
 
 class CliSettings(BaseSettings):
@@ -32,3 +27,14 @@ class CliSettings(BaseSettings):
         description="where the sample videos are fetched to and read from",
     )
     log_level: str = Field("WARNING", description="the emostream command's own log level (services: INFO)")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        return log_level(value)
+
+    @field_validator("data_dir", "samples_dir")
+    @classmethod
+    def _dirs(cls, value: Path) -> Path:
+        usable_dir(value)
+        return value

@@ -23,7 +23,7 @@ from types import FrameType
 
 import redis
 
-from services.cli import acl
+from services.cli import acl, preflight
 from services.cli.embedded_redis import EmbeddedRedis, new_password
 from services.cli.settings import CliSettings
 from services.cli.supervisor import Supervisor
@@ -32,6 +32,7 @@ from services.common.connect import connect
 from services.common.credentials import Sealer, new_key
 from services.common.lifecycle import Backoff
 from services.common.private_files import private_dir
+from services.common.settings_check import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Stack:
     embedded: EmbeddedRedis | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     sealer: Sealer | None = None  # seals the passwords of the cameras the CLI itself registers
+    failed: str = ""  # the services that stopped because of their settings (the stack then stops)
 
     def wait_healthy(self, timeout_s: float = 120.0) -> None:
         """Block until every started service has a health key; raises TimeoutError naming the missing ones."""
@@ -147,9 +149,14 @@ class Stack:
             client.close()
 
     def monitor(self) -> None:
-        """Until :attr:`stop`: restart a dead embedded Redis, then any exited service (with backoff)."""
+        """Until :attr:`stop`: restart a dead embedded Redis, then any exited service (with backoff). A
+        service stopped by its settings stops the stack: :attr:`failed` names it."""
         backoff = Backoff(cap_s=10.0)
         while not self.stop.wait(0.25):
+            if given_up := self.supervisor.given_up():
+                self.failed = ", ".join(given_up)
+                self.stop.set()
+                return
             if self.embedded is not None and not self.embedded.alive():
                 try:
                     self.embedded.restart()
@@ -194,7 +201,7 @@ def stack(
     each with its own stable consumer name.
     """
     if redis_url is None:
-        redis_url = CliSettings().redis_url
+        redis_url = load_settings(CliSettings).redis_url
     # an embedded Redis lets no anonymous client in, and each service in only as its own ACL user
     users = {} if redis_url else acl.new_passwords()
     embedded = None if redis_url else EmbeddedRedis(data_dir=data_dir, password=new_password(), users=users)
@@ -209,6 +216,7 @@ def stack(
         for name in wanted:
             for _ in range((replicas or {}).get(name, 1)):
                 supervisor.add(name, redis_user=(name, users[name]) if users else None)
+        preflight.check(supervisor.children)
         running = Stack(url, supervisor, wanted, embedded, sealer=Sealer(key))
         watcher = threading.Thread(target=running.monitor, name="supervisor", daemon=True)
         try:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from services.cli.child_env import child_env
+from services.common.settings_check import EX_CONFIG
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Child:
     restarts: int = 0
     next_start_s: float = 0.0
     started_s: float = field(default=0.0)
+    given_up: bool = False  # exited with EX_CONFIG: its settings are wrong, a restart would fail the same way
 
 
 class Supervisor:
@@ -83,13 +85,18 @@ class Supervisor:
         log.info("started service=%s pid=%d", child.name, child.proc.pid)
 
     def poll(self) -> None:
-        """Restart children that exited, with backoff (0.5, 1, 2 ... 30 s; reset after a minute up)."""
+        """Restart children that exited, with backoff (0.5, 1, 2 ... 30 s; reset after a minute up); one
+        that exited with ``EX_CONFIG`` (its settings) is not restarted (:meth:`given_up`)."""
         with self._lock:
             if self._stopping:
                 return
             now = time.monotonic()
             for child in self.children:
-                if child.proc is None or child.proc.poll() is None:
+                if child.given_up or child.proc is None or child.proc.poll() is None:
+                    continue
+                if child.proc.returncode == EX_CONFIG:
+                    child.given_up = True
+                    log.error("service stopped by its settings service=%s; not restarted", child.name)
                     continue
                 if child.next_start_s == 0.0:
                     if now - child.started_s > 60:
@@ -106,6 +113,11 @@ class Supervisor:
                 elif now >= child.next_start_s:
                     child.next_start_s = 0.0
                     self._spawn(child)
+
+    def given_up(self) -> list[str]:
+        """The services with a child that stopped because of its settings."""
+        with self._lock:
+            return sorted({c.name for c in self.children if c.given_up})
 
     def pids(self) -> dict[str, int]:
         """``{service: pid}`` of the children running now; a second replica is ``service-1``, and so on."""

@@ -17,6 +17,7 @@ from services.common import codec, keys, registry
 from services.common.connect import connect
 from services.common.private_files import private_dir
 from services.common.schema import Tracks
+from services.common.settings_check import load_settings
 from services.common.source_policy import is_loopback_bind
 from services.common.sources import source_loops
 
@@ -82,7 +83,7 @@ def up(
     unfinished video jobs come back with the next ``up``.
     """
     started = time.monotonic()
-    settings = CliSettings()
+    settings = load_settings(CliSettings)
     # the ui keeps uploads and job outputs, and ingest finds them (job: sources), in up's private data dir
     env = {
         "EMOSTREAM_PORT": str(port),
@@ -118,7 +119,9 @@ def up(
                 threading.Thread(
                     target=report_first_frame, args=(client, list(sources), started), daemon=True
                 ).start()
-                threading.Event().wait()
+                running.stop.wait()
     except Interrupted:
         print("emostream: stopping", flush=True)
-    return 0
+        return 0
+    print(f"emostream up: stopped: {running.failed} exited because of its settings (see above)", flush=True)
+    return 2

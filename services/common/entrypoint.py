@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from collections.abc import Callable
+from typing import TypeVar
 
 from services.common import health, log, metrics, watchdog
 from services.common.private_files import private_umask
 from services.common.settings import CommonSettings
+from services.common.settings_check import EX_CONFIG, SettingsError, load_settings
+
+S = TypeVar("S", bound=CommonSettings)
+
+
+def settings_or_exit(cls: type[S], name: str) -> S:
+    """The service's settings, or one line on stderr and exit :data:`EX_CONFIG` (not restarted)."""
+    try:
+        return load_settings(cls)
+    except SettingsError as exc:
+        print(f"emostream {name}: invalid settings: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(EX_CONFIG) from None
 
 
 def service_main(

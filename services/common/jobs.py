@@ -207,12 +207,15 @@ def run_job(
     return job
 
 
+def write_failed_summary(job: JobRecord, error: str) -> None:
+    """``summary.json`` of a failed job: its video and ``error``. Raises OSError."""
+    summary = FailedSummary(video=job.filename, error=error)
+    (job.out_dir / "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary), indent=2))
+
+
 def fail(store: JobStore, job: JobRecord, error: str) -> None:
     """Record the job as failed with ``error`` (also in ``summary.json``)."""
     with contextlib.suppress(OSError):
-        summary = FailedSummary(video=job.filename, error=error)
-        (job.out_dir / "summary.json").write_bytes(
-            msgspec.json.format(msgspec.json.encode(summary), indent=2)
-        )
+        write_failed_summary(job, error)
     store.update(job, status="failed", error=error, finished_ms=time.time_ns() // 1_000_000)
     log.warning("job failed id=%s error=%r", job.id, error)

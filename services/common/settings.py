@@ -8,14 +8,27 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.credentials import Sealer
+from services.common.settings_check import existing_file, log_level, url_with_host
 
 log = logging.getLogger(__name__)
+
+
+def default_data_dir() -> Path:
+    """Where ``up`` keeps its Redis and hands its ui and ingest their data (``EMOSTREAM_DATA_DIR``)."""
+    return Path.home() / ".local" / "share" / "emostream"
+
+
+def default_samples_dir() -> Path:
+    """Where the sample videos are fetched to and read from (``EMOSTREAM_SAMPLES_DIR``)."""
+    return Path.home() / ".cache" / "emostream" / "samples"
+
 
 #: settings renamed for names that say what they are, old name -> new name. The old names are read for
 #: one more release, with a warning.
@@ -49,9 +62,27 @@ class RedisSettings(BaseSettings):
     )
     redis_tls_ca: str = Field("", description="CA file that signs the Redis server's TLS certificate")
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value.lower().startswith("unix://"):
+            return value
+        return url_with_host(value, ("redis", "rediss"))
+
+    @field_validator("redis_tls_ca")
+    @classmethod
+    def _tls_ca(cls, value: str) -> str:
+        return existing_file(value)
+
 
 class CommonSettings(RedisSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        return log_level(value)
+
     instance: str = Field(default_factory=default_instance, description="consumer name and health key id")
     stream_maxlen: int = Field(2000, ge=10, description="MAXLEN ~ on every stream")
     live_max_age_ms: int = Field(2500, ge=100, description="a live frame older than this is dropped")

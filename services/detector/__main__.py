@@ -4,14 +4,14 @@ import sys
 import threading
 
 from services.common import keys
-from services.common.entrypoint import service_main
+from services.common.entrypoint import service_main, settings_or_exit
 from services.common.worker import Worker, redis_client
 from services.detector.service import DetectorHandler
 from services.detector.settings import DetectorSettings
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = DetectorSettings()
+    settings = settings_or_exit(DetectorSettings, "detector")
 
     def run(stop: threading.Event) -> None:
         import torch

@@ -3,14 +3,14 @@
 import sys
 import threading
 
-from services.common.entrypoint import service_main
+from services.common.entrypoint import service_main, settings_or_exit
 from services.events.deliver import Deliverer, sinks_of
 from services.events.service import EventsWorker
 from services.events.settings import EventsSettings
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = EventsSettings()
+    settings = settings_or_exit(EventsSettings, "events")
 
     def run(stop: threading.Event) -> None:
         worker = EventsWorker(settings, stop=stop)

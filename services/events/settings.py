@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from services.common.settings import CommonSettings
+from services.common.settings_check import url_with_host
 from services.events.stage import EventsConfig
 
 
@@ -31,6 +32,18 @@ class EventsSettings(CommonSettings, EventsConfig):
     )
     mqtt_prefix: str = Field("emostream", description="MQTT topics are PREFIX/<camera>/events and /state")
     mqtt_discovery: bool = Field(False, description="publish Home Assistant MQTT discovery for each camera")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_urls(cls, value: str) -> str:
+        for url in value.replace(",", " ").split():
+            url_with_host(url, ("http", "https"))
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        return url_with_host(value, ("mqtt", "tcp")) if value else value
 
     def webhook_urls(self) -> list[str]:
         return [u for u in self.webhook_url.replace(",", " ").split() if u]

@@ -3,13 +3,13 @@
 import sys
 import threading
 
-from services.common.entrypoint import service_main
+from services.common.entrypoint import service_main, settings_or_exit
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = IngestSettings()
+    settings = settings_or_exit(IngestSettings, "ingest")
 
     def run(stop: threading.Event) -> None:
         Ingest(settings, stop=stop).run()

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from services.common.settings import CommonSettings
+from services.common.settings_check import usable_dir
 from services.common.source_policy import SourcePolicy
 
 
@@ -37,6 +38,12 @@ class IngestSettings(CommonSettings):
         description="the dashboard's address, which `up` passes on: unless it is loopback, 'auto' means"
         " the rules (not told, ingest assumes a dashboard that others reach)",
     )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path) -> Path:
+        usable_dir(value)
+        return value
 
     @field_validator("source_allow")
     @classmethod

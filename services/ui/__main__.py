@@ -4,7 +4,7 @@ import logging
 import sys
 import threading
 
-from services.common.entrypoint import service_main
+from services.common.entrypoint import service_main, settings_or_exit
 from services.common.lifecycle import Service, run_service
 from services.common.worker import redis_client
 from services.ui.app import create_app
@@ -32,7 +32,7 @@ class UiService(Service):
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = UISettings()
+    settings = settings_or_exit(UISettings, "ui")
 
     def run(stop: threading.Event) -> None:
         client = redis_client(settings)

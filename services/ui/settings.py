@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from services.common.settings import CommonSettings
+from services.common.settings import CommonSettings, default_samples_dir
+from services.common.settings_check import usable_dir
 from services.common.source_policy import SourcePolicy
 
 
@@ -55,13 +55,19 @@ class UISettings(CommonSettings):
         30, gt=0, description="a request body may pause this long at most (and must average 4 KiB/s after it)"
     )
     max_connections: int = Field(1000, ge=0, description="connections and requests at once; more get 503")
+    samples_dir: Path = Field(
+        default_factory=default_samples_dir,
+        description="the sample videos; camera files may come from here under the source rules",
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir(cls, value: Path | None) -> Path | None:
+        return usable_dir(value)
 
     def source_policy(self) -> SourcePolicy:
         """``EMOSTREAM_SOURCE_ALLOW`` for this bind; files default to the data and samples directories."""
-        from services.cli.settings import default_samples_dir
-
-        samples = Path(os.environ.get("EMOSTREAM_SAMPLES_DIR") or default_samples_dir())
-        return SourcePolicy.parse(self.source_allow, self.host, [self.work_dir, samples])
+        return SourcePolicy.parse(self.source_allow, self.host, [self.work_dir, self.samples_dir])
 
     @cached_property
     def work_dir(self) -> Path:

@@ -23,14 +23,18 @@ CSV_HEAD = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "label", "con
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
-def run_analyze(redis_url: str, video: Path, out: Path) -> subprocess.CompletedProcess[str]:
+def run_analyze(
+    redis_url: str, video: Path, out: Path | None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "EMOSTREAM_REDIS_URL": redis_url}
+    where = ["--out", str(out)] if out is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "analyze", str(video), "--out", str(out), "--no-progress"],
+        [sys.executable, "-m", "services.cli", "analyze", str(video), *where, "--no-progress"],
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=cwd,
     )
 
 
@@ -134,14 +138,25 @@ def test_analyze_follows_a_moving_face_in_an_unseen_clip(
         )
 
 
-def test_analyze_corrupt_video_fails_with_reason(services_up: Stack, tmp_path: Path) -> None:
+def test_analyze_an_unreadable_video_is_refused_before_anything_starts(tmp_path: Path) -> None:
     video = tmp_path / "broken.mp4"
     video.write_bytes(os.urandom(50_000))
-    done = run_analyze(services_up.redis_url, video, tmp_path / "out")
-    assert done.returncode == 1
-    assert "broken.mp4" in done.stdout and "job failed" in done.stdout
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert summary["status"] == "failed" and "broken.mp4" in summary["error"]
+    env = {**os.environ, "EMOSTREAM_REDIS_URL": "redis://127.0.0.1:9/0"}  # nothing there: none is needed
+    argv = [sys.executable, "-m", "services.cli", "analyze", str(video), "--out", str(tmp_path / "out")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot read" in done.stdout and "broken.mp4" in done.stdout
+    assert not (tmp_path / "out").exists()
+
+
+def test_analyze_without_out_writes_next_to_where_it_runs_and_says_where(
+    services_up: Stack, sample_media: Path, tmp_path: Path
+) -> None:
+    done = run_analyze(services_up.redis_url, sample_media / "single_face.mp4", None, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = tmp_path / "single_face-emostream"
+    assert (out / "summary.json").is_file() and (out / "annotated.mp4").is_file()
+    assert str(out) in done.stdout
 
 
 def analyze_refused(video: Path, out: Path) -> subprocess.CompletedProcess[str]:

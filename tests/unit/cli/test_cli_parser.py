@@ -16,6 +16,7 @@ from services.cli import build_parser
             {"port": 9000, "model": "m", "source": ["a=0", "b=x.mp4"]},
         ),
         (["analyze", "v.mp4", "--out", "o", "--model", "m"], {"model": "m", "no_progress": False}),
+        (["analyze", "v.mp4"], {"out": None}),
         (["run", "detector", "--check"], {"service": "detector", "check": True}),
         (["eval", "classifier", "--data", "d"], {"noun": "classifier"}),
         (["eval", "tracking", "--video", "v", "--gt", "g"], {"noun": "tracking"}),
@@ -28,7 +29,9 @@ def test_flags_parse(argv: list[str], expected: dict[str, object]) -> None:
     assert {k: args[k] for k in expected} == expected
 
 
-@pytest.mark.parametrize("argv", [["analyze", "v.mp4"], ["run", "nosuch"], ["up", "--port", "x"], ["eval"]])
+@pytest.mark.parametrize(
+    "argv", [["analyze"], ["--log-level", "loud", "up"], ["run", "nosuch"], ["up", "--port", "x"], ["eval"]]
+)
 def test_bad_flags_exit_2(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args(argv)

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 from pathlib import Path
 
-from pydantic_settings import BaseSettings
-
 from services.cli import SERVICES
+from services.cli.preflight import settings_class
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
-SETTINGS = {
-    "ingest": "services.ingest.settings:IngestSettings",
-    "detector": "services.detector.settings:DetectorSettings",
-    "classifier": "services.classifier.settings:ClassifierSettings",
-    "tracker": "services.tracker.settings:TrackerSettings",
-    "events": "services.events.settings:EventsSettings",
-    "ui": "services.ui.settings:UISettings",
-}
 GPU_SERVICES = ("detector", "classifier")
 #: services whose EMOSTREAM_DATA_DIR is the shared job storage (uploads and job outputs)
 JOB_SERVICES = ("ingest", "ui")
@@ -28,11 +18,6 @@ DATA_DIR = "/data"
 REDIS_USERS = (*SERVICES, "admin")
 ACL_COMMAND = ["python", "-m", "services.cli", "acl", "--out", "/acl/users.acl"]
 ACL_FILE = "/acl/users.acl"
-
-
-def settings_class(service: str) -> type[BaseSettings]:
-    module, cls = SETTINGS[service].split(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
 def settings_fields(service: str) -> set[str]:
