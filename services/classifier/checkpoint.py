@@ -14,12 +14,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from services.classifier.loader import NATIVE_CONFIG
 from services.classifier.model import INPUT_SIZE, EmoVGG, MiniXception, TorchEmotionModel
+from services.classifier.native import NATIVE_CONFIG, NATIVE_WEIGHTS
 from services.classifier.recipe import ARCHITECTURES
 from services.common.labels import CANONICAL_LABELS
 
-NATIVE_WEIGHTS = "model.safetensors"
+__all__ = ["NATIVE_CONFIG", "NATIVE_WEIGHTS", "load_native", "save_native"]
 
 
 def save_native(
@@ -27,8 +27,8 @@ def save_native(
 ) -> None:
     """Write ``emostream.json`` and ``model.safetensors`` into ``out_dir`` (created when missing).
 
-    ``meta`` goes into ``emostream.json``; ``widths`` (EmoVGG) and ``temperature`` are read back by
-    :func:`load_native`."""
+    ``meta`` goes into ``emostream.json``; ``widths`` (EmoVGG), ``input_size`` (efficientnet-lite0) and
+    ``temperature`` are read back by :func:`load_native`."""
     from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -57,14 +57,23 @@ def load_native(path: Path, device: str | None = None, backend: str = "torch") -
         raise ValueError(
             f"native checkpoint {path}: labels {config.get('labels')} are not {CANONICAL_LABELS}"
         )
-    net = EmoVGG(config.get("widths", (32, 64, 128, 256))) if arch == "emo-vgg" else MiniXception()
+    net: nn.Module
+    if arch == "efficientnet-lite0":
+        from services.classifier.effnet import DEFAULT_SIZE, EffNetLite0
+
+        input_size = int(config.get("input_size", DEFAULT_SIZE))
+        net = EffNetLite0(input_size, pretrained=False)
+    elif arch == "emo-vgg":
+        net, input_size = EmoVGG(config.get("widths", (32, 64, 128, 256))), EmoVGG.input_size
+    else:
+        net, input_size = MiniXception(), INPUT_SIZE
     net.load_state_dict(load_file(str(weights_path)))
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return TorchEmotionModel(
         net,
         target,
         flip_tta=bool(config.get("flip_tta", False)),
-        input_size=EmoVGG.input_size if arch == "emo-vgg" else INPUT_SIZE,
+        input_size=input_size,
         temperature=float(config.get("temperature", 1.0)),
         backend=backend,
     )

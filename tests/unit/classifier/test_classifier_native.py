@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -26,6 +25,7 @@ from services.classifier.train import (
     train,
 )
 from services.common.labels import CANONICAL_LABELS, UnknownLabelError
+from tests.support.labelled_images import image_folder
 
 
 def random_net(seed: int = 0) -> MiniXception:
@@ -37,15 +37,6 @@ def random_net(seed: int = 0) -> MiniXception:
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
     return net.eval()
-
-
-def image_folder(root: Path, names: list[str], per_label: int = 3, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    for name in names:
-        (root / name).mkdir(parents=True)
-        for i in range(per_label):
-            cv2.imwrite(str(root / name / f"{i}.png"), rng.integers(0, 256, (48, 48), dtype=np.uint8))
-    return root
 
 
 @pytest.mark.parametrize("flip_tta", [False, True])
@@ -117,7 +108,7 @@ def test_to_rgb_reorders_channels() -> None:
 
 
 def test_train_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
-    data = image_folder(tmp_path / "data", ["anger", "happy", "neutral"])
+    data = image_folder(tmp_path / "data", ["anger", "happy", "neutral"], suffix=".png")
     lines: list[str] = []
     best = train(
         data, data, tmp_path / "out", TrainConfig(epochs=2, batch_size=4, init="scratch"), log=lines.append
@@ -130,13 +121,13 @@ def test_train_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
 
 
 def test_load_folder_maps_names_and_rejects_bad_folders(tmp_path: Path) -> None:
-    x, y = load_folder(image_folder(tmp_path / "ok", ["sadness", "Surprised"], per_label=2))
+    x, y = load_folder(image_folder(tmp_path / "ok", ["sadness", "Surprised"], per_label=2, suffix=".png"))
     assert x.shape == (4, 1, 64, 64)
     assert (
         sorted(y.tolist()) == [CANONICAL_LABELS.index("sad")] * 2 + [CANONICAL_LABELS.index("surprise")] * 2
     )
     with pytest.raises(UnknownLabelError, match="bored"):
-        load_folder(image_folder(tmp_path / "bad", ["bored"]))
+        load_folder(image_folder(tmp_path / "bad", ["bored"], suffix=".png"))
     with pytest.raises(FileNotFoundError):
         load_folder(tmp_path / "absent")
     (tmp_path / "empty").mkdir()
@@ -153,7 +144,7 @@ def test_bundled_names_choose_flip_averaging(name: str, flip_tta: bool) -> None:
 
 
 def test_train_without_a_validation_folder_holds_out_a_tenth(tmp_path: Path) -> None:
-    data = image_folder(tmp_path / "data", ["sad", "fear"], per_label=10)
+    data = image_folder(tmp_path / "data", ["sad", "fear"], per_label=10, suffix=".png")
     lines: list[str] = []
     train(data, None, tmp_path / "out", TrainConfig(epochs=1, batch_size=8, init="scratch"), log=lines.append)
     assert lines[0].startswith("loaded train=18 val=2")
