@@ -3,7 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from services.common.settings import CommonSettings
-from services.tracker.stage import TrackerConfig
+from services.tracker.config import TrackerConfig
 
 
 class TrackerSettings(CommonSettings, TrackerConfig):

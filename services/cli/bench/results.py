@@ -1,0 +1,102 @@
+"""``emostream bench``'s figures: per run and per camera, CPU use, and the printed table."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class FileRun:
+    """One run of the file mode: throughput over every frame of every video."""
+
+    name: str
+    frames: int
+    seconds: float
+    cpu_cores: float
+    faces: int = 0
+    stages: dict[str, float] = field(default_factory=dict)  # ms per frame (or per face: *_per_face)
+    batches: dict[str, float] = field(default_factory=dict)  # mean items per model pass
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class CameraLive:
+    offered_fps: float
+    annotated_fps: float
+    p50_ms: float | None
+    p99_ms: float | None
+    drop_rate: float
+
+
+@dataclass
+class LiveRun:
+    name: str
+    seconds: float
+    cameras: dict[str, CameraLive]
+    cpu_cores: float
+
+    @property
+    def annotated_fps(self) -> float:
+        return sum(c.annotated_fps for c in self.cameras.values())
+
+
+def camera_live(latencies_ms: list[float], seqs: list[int], seconds: float) -> CameraLive:
+    """A camera's live figures from the results it got in ``seconds``: their latencies and frame seqs."""
+    offered = (max(seqs) - min(seqs) + 1) if seqs else 0
+    return CameraLive(
+        offered_fps=round(offered / seconds, 2),
+        annotated_fps=round(len(seqs) / seconds, 2),
+        p50_ms=round(statistics.median(latencies_ms)) if latencies_ms else None,
+        p99_ms=round(float(np.percentile(latencies_ms, 99))) if latencies_ms else None,
+        drop_rate=round(1 - len(seqs) / offered, 3) if offered else 1.0,
+    )
+
+
+def cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU seconds used so far by ``pids`` (Linux /proc; processes gone count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def file_lines(runs: list[FileRun]) -> list[str]:
+    base = runs[0].fps if runs[0].name == "monolith" else None
+    lines = [
+        f"{'run':<9} {'fps':>6} {'x mono':>7} {'cores':>6}  "
+        "stages (ms per frame, classifier per face) / batches"
+    ]
+    for r in runs:
+        ratio = f"{r.fps / base:.2f}" if base else "-"
+        stages = ", ".join(f"{k} {v}" for k, v in r.stages.items())
+        batches = ", ".join(f"{k} {v}" for k, v in r.batches.items())
+        lines.append(f"{r.name:<9} {r.fps:>6.2f} {ratio:>7} {r.cpu_cores:>6.2f}  {stages} / {batches}")
+    return lines
+
+
+def live_lines(runs: list[LiveRun]) -> list[str]:
+    base = runs[0].annotated_fps if runs[0].name == "monolith" else None
+    lines = []
+    for r in runs:
+        ratio = f" ({r.annotated_fps / base:.2f}x the monolith)" if base and r is not runs[0] else ""
+        lines.append(f"{r.name}: {r.annotated_fps:.1f} annotated fps in all{ratio}, {r.cpu_cores:.2f} cores")
+        for cam, c in r.cameras.items():
+            lines.append(
+                f"  {cam}: offered {c.offered_fps} fps, annotated {c.annotated_fps} fps, latency p50/p99 "
+                f"{c.p50_ms}/{c.p99_ms} ms, dropped {c.drop_rate:.0%}"
+            )
+    return lines
