@@ -47,7 +47,8 @@ from services.ui import (
 from services.ui.camera_limit import CameraLimit, CameraLimitReached  # noqa: E402
 from services.ui.events import EventLog, events_html  # noqa: E402
 from services.ui.frame_input import frame_input  # noqa: E402
-from services.ui.job_manager import Job, JobManager, UploadError  # noqa: E402
+from services.ui.job_html import error_html, job_progress_html, job_result_html  # noqa: E402
+from services.ui.job_manager import JobManager, UploadError  # noqa: E402
 from services.ui.stage import bars_payload, grid_html, grid_key  # noqa: E402
 from services.ui.state import LiveState, now_ms  # noqa: E402
 from services.ui.webcam import WebcamHub  # noqa: E402
@@ -73,53 +74,6 @@ def local_examples(component: C) -> C:
 
 def bars_json(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
-
-
-def job_progress_html(job: Job) -> str:
-    """The job's status line and progress bar (a plain element: no Gradio progress overlay)."""
-    pct = round(job.progress * 100, 1)
-    frames = f"{job.frames_done}/{job.frames_total or '?'} frames"
-    text = {
-        "queued": "queued",
-        "running": f"analyzing: {frames}",
-        "writing": "writing the annotated video",
-        "done": f"done: {job.summary.frames if job.summary else job.frames_done} frames",
-        "failed": f"failed: {job.error}",
-    }.get(job.status, job.status)
-    return (
-        f'<div class="emo-job" data-job="{job.id}" data-status="{job.status}">'
-        f"<div><b>{html.escape(job.filename)}</b> · {html.escape(text)}</div>"
-        f'<div class="emo-progress"><div class="emo-progress-fill" style="width:{pct}%"></div></div></div>'
-    )
-
-
-def job_result_html(job: Job) -> str:
-    """The annotated video (H.264, plays in the browser), the downloads and the timeline plot."""
-    if job.status != "done":
-        return ""
-    files = job.json()["files"]
-    links = "".join(
-        f'<a class="emo-download" href="{url}" download="{name}">{name}</a>'
-        for name, url in files.items()
-        if name in ("tracks.csv", "timeline.json", "summary.json")
-    )
-    plot = (
-        f'<img class="emo-timeline" src="{files["timeline.png"]}" alt="emotion timeline per track">'
-        if "timeline.png" in files
-        else ""
-    )
-    tracks = len(job.summary.tracks) if job.summary else 0
-    return (
-        f'<div class="emo-job-result" data-job="{job.id}">'
-        f'<video id="emo-job-video" src="{files.get("annotated.mp4", "")}" controls muted playsinline>'
-        "</video>"
-        f'<div class="emo-downloads">{links}</div>'
-        f"<div>{tracks} track(s); emotion timeline per track:</div>{plot}</div>"
-    )
-
-
-def error_html(message: str) -> str:
-    return f'<div class="emo-job emo-job-error" data-status="refused">{html.escape(message)}</div>'
 
 
 EVENT_ROWS = 20  # rows of the Live tab's event log
