@@ -210,10 +210,10 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     def closure() -> torch.Tensor:
         opt.zero_grad()
         loss = F.cross_entropy(z / log_t.exp(), t)
-        loss.backward()  # type: ignore[no-untyped-call]
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         return loss
 
-    opt.step(closure)  # type: ignore[no-untyped-call]
+    opt.step(closure)  # type: ignore[no-untyped-call]  # torch leaves Optimizer.step(closure) unannotated
     return float(log_t.exp().item())
 
 
@@ -330,7 +330,7 @@ def train(
                 logits = net(xb)
             loss = F.cross_entropy(logits.float(), yb, label_smoothing=cfg.label_smoothing)
             opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             opt.step()
             sched.step()
             if cfg.ema > 0:

@@ -78,8 +78,12 @@ class EmbeddedRedis:
         self.users = users or {}
         auth = f":{password}@" if password else ""
         self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
-        self._tmp = None if data_dir else tempfile.TemporaryDirectory(prefix="emostream-redis-")
-        self.data_dir = Path(data_dir) if data_dir else Path(self._tmp.name)  # type: ignore[union-attr]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir:
+            self.data_dir = Path(data_dir)
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="emostream-redis-")
+            self.data_dir = Path(self._tmp.name)
         private_dir(self.data_dir)  # Redis's `dir`: the AOF holds cameras, jobs and tracker state
         self._lock: IO[str] | None = self._take_lock()
         self.restarts = 0

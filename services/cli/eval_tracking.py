@@ -176,7 +176,7 @@ def track_messages(
     from services.tracker.service import TrackerHandler
     from services.tracker.settings import TrackerSettings
 
-    settings = TrackerSettings(**overrides or {})  # type: ignore[arg-type]
+    settings = TrackerSettings(**overrides or {})  # type: ignore[arg-type]  # the pydantic plugin checks **kwargs of dict[str, object] against each field
     handler = TrackerHandler(settings, tracker_factory)
     out: list[Any] = []
     now = emotions[0].captured_ms if emotions else 0

@@ -129,7 +129,7 @@ def openvino_compile(
     if dynamic_spatial:
         dims[2:] = [-1] * (len(dims) - 2)
     with torch.inference_mode(), warnings.catch_warnings(), _no_telemetry():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]  # torch.jit does not export TracerWarning in its stubs
         warnings.simplefilter("ignore", FutureWarning)  # "torch.jit.trace is deprecated": openvino's own use
         converted = ov.convert_model(net.eval(), example_input=example, input=[ov.PartialShape(dims)])
     compiled = core.compile_model(

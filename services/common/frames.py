@@ -34,6 +34,6 @@ def publish_frame(
     pipe.set(ref.frame_key, jpeg, ex=ttl_s if mode == "live" else None)
     pipe.xadd(keys.stream("frames", camera_id), codec.encode(ref), maxlen=maxlen, approximate=True)
     fields: dict[str, str | int | float] = {"next_seq": seq + 1, "last_ms": captured_ms, **(status or {})}
-    pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]
+    pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]  # redis-py's mapping is invariant in its key type
     pipe.execute()
     return ref

@@ -198,7 +198,7 @@ class JobStore:
 
     def save(self, job: JobRecord) -> None:
         # the record, then the index (two slots on a Redis Cluster): a listed job always has a record
-        self.redis.hset(keys.job(job.id), mapping=job.to_redis())  # type: ignore[arg-type]
+        self.redis.hset(keys.job(job.id), mapping=job.to_redis())  # type: ignore[arg-type]  # redis-py's mapping is invariant in its key type
         self.redis.zadd(keys.JOBS, {job.id: job.created_ms})
 
     def update(self, job: JobRecord, **fields: Any) -> None:

@@ -162,7 +162,7 @@ class LeasedWorker(Worker):
         lease_keys = [self.lease_key(c) for c in sorted(cameras)]
         with self.redis.pipeline(transaction=True) as pipe:
             if lease_keys:
-                pipe.watch(*lease_keys)  # type: ignore[no-untyped-call]
+                pipe.watch(*lease_keys)  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.watch unannotated
                 owners = [pipe.get(k) for k in lease_keys]  # (a cluster pipeline has no MGET)
                 me = self.settings.instance.encode()
                 lost = {c for c, o in zip(sorted(cameras), owners, strict=True) if o != me}

@@ -94,7 +94,7 @@ def add(
     # different slots, so they cannot share a MULTI, and a worker must never find a camera without a hash
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.camera(camera_id))
-    pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]
+    pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]  # redis-py's mapping is invariant in its key type
     pipe.execute()
     client.sadd(keys.CAMERAS, camera_id)
     return Camera(camera_id, uri, mode, loop, sealed_password=str(fields.get("sealed_password", "")))
@@ -118,7 +118,7 @@ def set_status(
 ) -> None:
     """Update the camera's status fields; a password in any text (an error naming the URL) is masked."""
     safe = {k: credentials.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
-    client.hset(keys.camera(camera_id), mapping=safe)  # type: ignore[arg-type]
+    client.hset(keys.camera(camera_id), mapping=safe)  # type: ignore[arg-type]  # redis-py's mapping is invariant in its key type
 
 
 def get(client: redis.Redis, camera_id: str) -> Camera | None:

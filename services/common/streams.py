@@ -163,7 +163,7 @@ class StreamClient:
             reply = self.redis.xreadgroup(
                 self.group,
                 self.consumer,
-                ids,  # type: ignore[arg-type]
+                ids,  # type: ignore[arg-type]  # redis-py wants Mapping[KeyT, StreamIdT]; a dict[str, str] is that, but Mapping's key is invariant
                 count=count,
                 block=block_ms,
             )
@@ -240,7 +240,7 @@ class StreamClient:
             dead_fields.update(
                 {"stream": entry.stream, "id": entry.entry_id, "reason": reason, "group": self.group}
             )
-            pipe.xadd(keys.dead_of(entry.stream), dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
+            pipe.xadd(keys.dead_of(entry.stream), dead_fields, maxlen=10_000, approximate=True)  # type: ignore[arg-type]  # redis-py's fields Mapping is invariant in its key type
         for key, (value, ttl_ms) in batch.writes.items():
             pipe.set(key, value, px=ttl_ms)
         for key, time_ms, member, keep_ms in batch.series:

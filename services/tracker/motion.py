@@ -86,8 +86,8 @@ class BoxKalman:
         state = self
         for k in range(1, steps + 1):
             w = k / steps
-            virtual = tuple(a + (b - a) * w for a, b in zip(last, box, strict=True))
-            state = state.predicted(1).corrected(virtual, noise_scale)  # type: ignore[arg-type]
+            x1, y1, x2, y2 = (a + (b - a) * w for a, b in zip(last, box, strict=True))
+            state = state.predicted(1).corrected((x1, y1, x2, y2), noise_scale)
         return state
 
     def to_state(self) -> KalmanState:

@@ -67,8 +67,8 @@ C = TypeVar("C", bound=gr.components.Component)
 def local_examples(component: C) -> C:
     """Drop the component's API-doc example (Gradio's point at files on github.com): the page and its
     config name no host but this one."""
-    component.example_payload = lambda: None  # type: ignore[method-assign]
-    component.example_value = lambda: None  # type: ignore[method-assign]
+    component.example_payload = lambda: None  # type: ignore[method-assign]  # Gradio's API-doc hook, replaced on this instance
+    component.example_value = lambda: None  # type: ignore[method-assign]  # Gradio's API-doc hook, replaced on this instance
     return component
 
 

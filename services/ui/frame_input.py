@@ -54,5 +54,5 @@ def frame_input(component: gr.Image) -> gr.Image:
         except FrameRefused as exc:
             raise gr.Error(str(exc)) from exc
 
-    component.preprocess = preprocess  # type: ignore[method-assign, assignment]
+    component.preprocess = preprocess  # type: ignore[method-assign, assignment]  # Gradio's preprocess hook, replaced on this instance
     return component

@@ -35,7 +35,7 @@ def read(client: redis.Redis, camera_id: str, minutes: float, now_ms: int) -> li
     out: list[Bucket] = []
     for member in raw or []:
         try:
-            doc = json.loads(member)  # type: ignore[arg-type]
+            doc = json.loads(member)  # type: ignore[arg-type]  # redis-py types a reply member as Any-ish ResponseT; it is bytes
             out.append((int(doc["t"]), {str(k): int(v) for k, v in doc["counts"].items()}))
         except (ValueError, KeyError, TypeError, AttributeError):
             continue

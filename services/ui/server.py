@@ -38,7 +38,7 @@ class HeadDeadline(H11Protocol):
     head_timeout_s = 10.0
     _head_timer: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's H11Protocol narrows BaseTransport to Transport
         super().connection_made(transport)
         self._arm()
 

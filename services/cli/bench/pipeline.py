@@ -109,7 +109,7 @@ def pipeline_live(
                 cpu0 = cpu_seconds(pids)
             replies = cast(
                 list[tuple[bytes, list[tuple[bytes, dict[bytes, bytes]]]]],
-                client.xread(last_id, count=1000, block=200),  # type: ignore[arg-type]
+                client.xread(last_id, count=1000, block=200),  # type: ignore[arg-type]  # redis-py's streams Mapping is invariant in its key type
             )
             for stream, entries in replies:
                 cam = stream.decode().rsplit(":", 1)[1]
