@@ -25,7 +25,6 @@ import argparse
 import json
 import multiprocessing as mp
 import signal
-import statistics
 import tempfile
 import threading
 import time
@@ -40,6 +39,7 @@ import redis
 from services.cli.embedded_redis import EmbeddedRedis
 from services.common import codec, health, keys
 from services.common.connect import connect
+from services.common.latency import latency_summary
 from services.common.schema import Frame, Message
 from services.common.settings import CommonSettings, RedisSettings
 from services.common.streams import Batch, Entry
@@ -158,8 +158,8 @@ def run(
                 outs = client.xrange(keys.stream("faces", cam))
                 for (in_id, _), (out_id, _) in zip(ins, outs, strict=True):
                     lat.append(int(out_id.split(b"-")[0]) - int(in_id.split(b"-")[0]))
-            result["hop_p50_ms"] = float(statistics.median(lat))
-            result["hop_p99_ms"] = float(sorted(lat)[int(0.99 * (len(lat) - 1))])
+            hop = latency_summary(lat)
+            result["hop_p50_ms"], result["hop_p99_ms"] = hop.p50_ms, hop.p99_ms
         for p in procs:
             p.terminate()
         for p in procs:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import cast
@@ -27,6 +26,7 @@ import redis
 from services.cli.samples import DEMO_CAMERAS, ensure_samples
 from services.cli.stack import PIPELINE, stack
 from services.common import codec, keys, registry
+from services.common.latency import latency_summary
 from services.common.schema import Tracks
 from services.common.sources import source_loops
 
@@ -106,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 row: dict[str, object] = {
                     "minute": minute,
                     "latency_ms": {
-                        c: (
-                            round(statistics.median(s)),
-                            round(float(np.percentile(s, 99))),
-                        )
-                        if s
-                        else None
+                        c: (summary.p50_ms, summary.p99_ms) if (summary := latency_summary(s)).count else None
                         for c, s in samples.items()
                     },
                     "tracks_fps": {c: round(len(s) / 60, 1) for c, s in samples.items()},

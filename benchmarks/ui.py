@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ import redis
 
 from services.cli.embedded_redis import EmbeddedRedis, free_port
 from services.common import registry
+from services.common.latency import latency_summary
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -240,10 +240,10 @@ def main() -> int:
                     time.sleep(0.1)
                 browser.close()
             if rtts:
-                rtts.sort()
-                results["webcam_round_trip_ms_median"] = statistics.median(rtts)
-                results["webcam_round_trip_ms_p90"] = rtts[int(0.9 * (len(rtts) - 1))]
-                results["webcam_round_trip_samples"] = len(rtts)
+                rtt = latency_summary(rtts)
+                results["webcam_round_trip_ms_median"] = rtt.p50_ms
+                results["webcam_round_trip_ms_p90"] = rtt.p90_ms
+                results["webcam_round_trip_samples"] = rtt.count
     print(json.dumps(results, indent=2))
     return 0
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from services.common.latency import drop_rate, latency_summary, per_second
 
 
 @dataclass
@@ -52,12 +51,13 @@ class LiveRun:
 def camera_live(latencies_ms: list[float], seqs: list[int], seconds: float) -> CameraLive:
     """A camera's live figures from the results it got in ``seconds``: their latencies and frame seqs."""
     offered = (max(seqs) - min(seqs) + 1) if seqs else 0
+    latency = latency_summary(latencies_ms)
     return CameraLive(
-        offered_fps=round(offered / seconds, 2),
-        annotated_fps=round(len(seqs) / seconds, 2),
-        p50_ms=round(statistics.median(latencies_ms)) if latencies_ms else None,
-        p99_ms=round(float(np.percentile(latencies_ms, 99))) if latencies_ms else None,
-        drop_rate=round(1 - len(seqs) / offered, 3) if offered else 1.0,
+        offered_fps=per_second(offered, seconds),
+        annotated_fps=per_second(len(seqs), seconds),
+        p50_ms=latency.p50_ms,
+        p99_ms=latency.p99_ms,
+        drop_rate=drop_rate(len(seqs), offered),
     )
 
 
