@@ -3,7 +3,6 @@ move without being re-rendered."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,14 +11,13 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 import redis
-import uvicorn
 
 from services.common import codec, keys, registry
 from services.common.image import encode_jpeg
 from services.common.schema import Track, Tracks
-from services.ui.app import create_app
 from services.ui.settings import UISettings
-from tests.support.wait import free_port, wait_for
+from tests.support.ui import serve_ui
+from tests.support.wait import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -66,16 +64,8 @@ def publish(client: redis.Redis, cam: str, seq: int, probs: dict[str, float]) ->
 def server(redis_client: redis.Redis, redis_url: str) -> Iterator[str]:
     port = free_port()
     settings = UISettings(redis_url=redis_url, port=port, poll_hz=20, push_hz=10)
-    config = uvicorn.Config(
-        create_app(settings, redis_client), host="127.0.0.1", port=port, timeout_graceful_shutdown=1
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    wait_for(lambda: srv.started, 20, "uvicorn's start")
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with serve_ui(settings, redis_client) as url:
+        yield url
 
 
 def test_grid_shows_websocket_frames_and_bars_animate_in_place(

@@ -4,23 +4,20 @@ banner instead of freezing, and both recover by themselves when Redis is back. R
 from __future__ import annotations
 
 import json
-import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from services.cli.embedded_redis import EmbeddedRedis
 from services.common import registry
 from services.common.worker import redis_client
-from services.ui.app import create_app
 from services.ui.settings import UISettings
 from tests.e2e.test_ui_browser import CHROMIUM
 from tests.e2e.test_ui_tabs_browser import ARGS
+from tests.support.ui import serve_ui
 from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -33,20 +30,10 @@ def redis_and_ui(tmp_path: Path) -> Iterator[tuple[EmbeddedRedis, str]]:
     settings = UISettings(redis_url=server.url, port=port, poll_hz=10, push_hz=5, data_dir=tmp_path / "ui")
     client = redis_client(settings)
     registry.add(client, "cam1", "/videos/a.mp4", loop=True)
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(settings, client), host="127.0.0.1", port=port, timeout_graceful_shutdown=1)
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield server, f"http://127.0.0.1:{port}"
+        with serve_ui(settings, client) as url:
+            yield server, url
     finally:
-        srv.should_exit = True
-        thread.join(10)
         server.stop()
 
 

@@ -14,14 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import uvicorn
 from websockets.sync.client import connect
 
 from services.common import registry
-from services.ui.app import create_app
-from services.ui.server import uvicorn_config
 from services.ui.settings import UISettings
-from tests.support.wait import free_port, wait_for
+from tests.support.ui import serve_ui
+from tests.support.wait import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -41,18 +39,8 @@ def ui(redis_client: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[tu
         body_timeout_s=DEADLINE_S,
         log_level="WARNING",
     )
-    app = create_app(settings, redis_client)
-    server = uvicorn.Server(uvicorn_config(app, settings, host="127.0.0.1"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started or not thread.is_alive(), 30, "uvicorn's start")
-    assert server.started, "uvicorn exited"
-    try:
-        yield f"http://127.0.0.1:{settings.port}", settings.port
-    finally:
-        app.state.live.closing.set()
-        server.should_exit = True
-        thread.join(10)
+    with serve_ui(settings, redis_client) as url:
+        yield url, settings.port
 
 
 def drip(port: int, head: bytes, slow: bytes, every_s: float = 0.2) -> tuple[float, bytes]:
