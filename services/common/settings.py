@@ -77,12 +77,6 @@ class RedisSettings(BaseSettings):
 
 class CommonSettings(RedisSettings):
     log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
-
-    @field_validator("log_level")
-    @classmethod
-    def _log_level(cls, value: str) -> str:
-        return log_level(value)
-
     instance: str = Field(default_factory=default_instance, description="consumer name and health key id")
     stream_maxlen: int = Field(2000, ge=10, description="MAXLEN ~ on every stream")
     live_max_age_ms: int = Field(2500, ge=100, description="a live frame older than this is dropped")
@@ -107,6 +101,11 @@ class CommonSettings(RedisSettings):
     source_key: str = Field(
         "", description="ui and ingest: seals camera passwords in Redis (`up` makes one; see docs/deploy.md)"
     )
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        return log_level(value)
 
     @model_validator(mode="before")
     @classmethod

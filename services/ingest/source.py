@@ -100,15 +100,10 @@ class FrameSource:
         start = fetched.head.find(b"\xff\xd8\xff")  # an MJPEG stream (multipart or bare): its first JPEG
         if start >= 0:
             try:
-                size = size_wh(fetched.head[start:])
-            except ValueError:
-                size = None  # its header is past the first bytes, or not a JPEG after all: FFmpeg decides
-            if size is not None:
-                try:
-                    self._check_size(*size)
-                except SourceError:
-                    fetched.close()
-                    raise
+                self._check_header(fetched.head[start:])
+            except SourceError:
+                fetched.close()
+                raise
         self._relay = Relay(fetched)
         try:
             return cv2.VideoCapture(self._relay.target, cv2.CAP_FFMPEG)
@@ -123,18 +118,22 @@ class FrameSource:
                 " refused before decoding"
             )
 
+    def _check_header(self, data: bytes) -> None:
+        """:meth:`_check_size` on the size a JPEG or PNG header in ``data`` says. Another format, or a header
+        that does not parse (or lies past the bytes at hand), is left to the decoder."""
+        try:
+            size = size_wh(data)
+        except ValueError:
+            return
+        self._check_size(*size)
+
     def _read_image(self, path: Path) -> np.ndarray:
         """One image of a folder, its size checked from its header first (a JPEG or PNG)."""
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise SourceError(f"cannot read image {path}: {exc.strerror}") from None
-        try:
-            size = size_wh(data)
-        except ValueError:
-            size = None  # another format, or a header that does not parse: the decoder decides
-        if size is not None:
-            self._check_size(*size)
+        self._check_header(data)
         frame = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if frame is None:
             raise SourceError(f"cannot decode image {path}")
