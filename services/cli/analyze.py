@@ -30,6 +30,7 @@ from services.cli.stack import PIPELINE, Interrupted, file_job_replicas, interru
 from services.common.connect import connect
 from services.common.job_store import JobRecord, JobStore, JobSummary
 from services.common.jobs import JobError, cleanup, fail, run_job, write_failed_summary
+from services.common.settings import Privacy
 from services.common.sources import VIDEO_SUFFIXES
 
 
@@ -109,9 +110,10 @@ def analyze(
     progress: bool = True,
     stall_timeout_s: float = 300.0,
     model: str | None = None,
+    privacy: Privacy = "off",
 ) -> int:
     """Analyze one video, or several (files or folders of videos) as concurrent jobs on one stack;
-    ``out`` None: :func:`default_out`."""
+    ``out`` None: :func:`default_out`. ``privacy`` ``"blur"``: every face in ``annotated.mp4`` blurred."""
     try:
         videos = videos_of(video if isinstance(video, list) else [video])
     except ValueError as exc:
@@ -136,7 +138,7 @@ def analyze(
         ):
             running.wait_healthy()
             to_run = [job for job in jobs if job.status != "failed"]
-            errors = run_jobs(running.redis_url, to_run, progress, stall_timeout_s)
+            errors = run_jobs(running.redis_url, to_run, progress, stall_timeout_s, privacy)
     except Interrupted as exc:
         print(f"emostream analyze: interrupted by {exc}; stopped every service, no outputs written")
         return 128 + exc.signum
@@ -163,7 +165,11 @@ def report(jobs: list[JobRecord], errors: dict[str, str]) -> int:
 
 
 def run_jobs(
-    redis_url: str, jobs: list[JobRecord], progress: bool = True, stall_timeout_s: float = 300.0
+    redis_url: str,
+    jobs: list[JobRecord],
+    progress: bool = True,
+    stall_timeout_s: float = 300.0,
+    privacy: Privacy = "off",
 ) -> dict[str, str]:
     """Run ``jobs`` concurrently on the stack at ``redis_url`` (one thread each); returns the error of each
     job that failed, by job id. When interrupted, every unfinished job is failed and its keys removed
@@ -178,7 +184,7 @@ def run_jobs(
     def run_one(job: JobRecord, position: int) -> None:
         try:
             with _bar(progress, job.filename if len(jobs) > 1 else "analyze", position) as update:
-                run_job(store, job, owner, stall_timeout_s, stop=stop, on_progress=update)
+                run_job(store, job, owner, stall_timeout_s, stop=stop, on_progress=update, privacy=privacy)
         except JobError as exc:
             errors[job.id] = str(exc)
         except Exception as exc:  # noqa: BLE001 -- one job's failure is reported, the others go on

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.common.settings import default_data_dir, default_samples_dir
+from services.common.settings import Privacy, default_data_dir, default_samples_dir
 from services.common.settings_check import log_level, usable_dir
 
 
@@ -25,6 +25,9 @@ class CliSettings(BaseSettings):
     samples_dir: Path = Field(
         default_factory=default_samples_dir,
         description="where the sample videos are fetched to and read from",
+    )
+    privacy: Privacy = Field(
+        "off", description="up and analyze: blur every face in what they show and write (docs/privacy.md)"
     )
     log_level: str = Field("WARNING", description="the emostream command's own log level (services: INFO)")
 

@@ -17,6 +17,7 @@ from services.common import codec, keys, registry
 from services.common.connect import connect
 from services.common.private_files import private_dir
 from services.common.schema import Tracks
+from services.common.settings import Privacy
 from services.common.settings_check import load_settings
 from services.common.source_policy import is_loopback_bind
 from services.common.sources import source_loops
@@ -76,8 +77,10 @@ def up(
     host: str = "127.0.0.1",
     model: str | None = None,
     replicas: dict[str, int] | None = None,
+    privacy: Privacy | None = None,
 ) -> int:
     """Run the stack until SIGINT or SIGTERM (also during start-up); every child is stopped on the way out.
+    ``privacy`` (None: ``EMOSTREAM_PRIVACY``) is handed to the ui, which draws what viewers see.
 
     The embedded Redis keeps its data in ``EMOSTREAM_DATA_DIR/redis``: cameras added at run time and
     unfinished video jobs come back with the next ``up``.
@@ -89,6 +92,7 @@ def up(
         "EMOSTREAM_PORT": str(port),
         "EMOSTREAM_HOST": host,
         "EMOSTREAM_DATA_DIR": str(private_dir(settings.data_dir)),
+        "EMOSTREAM_PRIVACY": privacy or settings.privacy,
         **model_env(model),
     }
     login = new_login(host)

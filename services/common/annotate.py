@@ -7,7 +7,9 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from services.common.schema import Track
+from services.common import privacy
+from services.common.schema import Track, Tracks
+from services.common.settings import Privacy
 
 #: BGR colour per canonical label (the UI uses the same colours as hex, see :func:`hex_colour`).
 COLOURS_BGR: dict[str, tuple[int, int, int]] = {
@@ -51,3 +53,13 @@ def draw_tracks(frame_bgr: np.ndarray, tracks: Iterable[Track]) -> np.ndarray:
             cv2.LINE_AA,
         )
     return frame_bgr
+
+
+def render(frame_bgr: np.ndarray, msg: Tracks | None, mode: Privacy = "off") -> np.ndarray:
+    """``frame_bgr`` as people see it, in place: under ``mode`` ``"blur"`` every face of ``msg`` blurred
+    (the whole frame when ``msg`` is None: its faces are not known), then the tracks drawn."""
+    if mode == "blur":
+        if msg is None:
+            return privacy.blur_whole(frame_bgr)
+        privacy.blur_boxes(frame_bgr, (*msg.face_boxes, *(t.box_xyxy for t in msg.tracks)))
+    return draw_tracks(frame_bgr, msg.tracks if msg is not None else ())

@@ -12,11 +12,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from services.common.annotate import draw_tracks
+from services.common.annotate import render
 from services.common.job_journal import JobResult
 from services.common.job_store import JobSummary, TrackSummary
 from services.common.labels import CANONICAL_LABELS
 from services.common.schema import Skip, Tracks
+from services.common.settings import Privacy
 from services.common.timeline import encode_tracks, video_timeline
 
 CSV_HEAD = ["frame", "time_s", "track_id", "x1", "y1", "x2", "y2", "label", "confidence", "raw_label"]
@@ -61,10 +62,16 @@ class H264Writer:
 
 
 def write_outputs(
-    video: Path, out: Path, result: JobResult, processing_s: float, stop: threading.Event | None = None
+    video: Path,
+    out: Path,
+    result: JobResult,
+    processing_s: float,
+    stop: threading.Event | None = None,
+    privacy: Privacy = "off",
 ) -> JobSummary:
     """Annotate every frame of ``video`` and write the outputs and ``timeline.json``; returns the summary
-    (its ``video`` is the path of ``video``).
+    (its ``video`` is the path of ``video``). Under ``privacy`` ``"blur"`` every face of
+    ``annotated.mp4`` is blurred (a frame the pipeline skipped, whose faces are not known, whole).
 
     Raises InterruptedError when ``stop`` is set before the outputs are complete; the partial
     ``annotated.mp4`` and ``tracks.csv`` are removed first, so an interrupted job leaves no output that
@@ -88,7 +95,7 @@ def write_outputs(
                 writer = H264Writer(out / "annotated.mp4", fps, (w, h))
             msg = result.frames.get(index)
             tracks = msg.tracks if isinstance(msg, Tracks) else ()
-            draw_tracks(frame, tracks)
+            render(frame, msg if isinstance(msg, Tracks) else None, privacy)
             writer.write(frame)
             for t in tracks:
                 rows.writerow(

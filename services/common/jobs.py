@@ -26,6 +26,7 @@ from services.common.job_journal import JobResult, Journal
 from services.common.job_outputs import write_outputs
 from services.common.job_store import FailedSummary, JobRecord, JobStore
 from services.common.schema import End, Skip, Tracks
+from services.common.settings import Privacy
 
 log = logging.getLogger(__name__)
 
@@ -139,13 +140,15 @@ def run_job(
     stop: threading.Event | None = None,
     on_progress: Callable[[JobRecord], None] | None = None,
     extra_outputs: Callable[[JobRecord, JobResult], None] | None = None,
+    privacy: Privacy = "off",
 ) -> JobRecord:
     """Run ``job`` to its end (or resume it where its last runner stopped) and return its final record.
 
     Registers the video as a file camera unless it already is (a resumed job keeps ingest's position),
     collects the tracks into ``{out}/.journal``, writes the outputs, and records ``done`` or ``failed``
     with the reason. Raises :class:`JobError` ``"cancelled"`` when ``stop`` is set (the record stays
-    unfinished, so a later runner resumes it), and when another runner owns the job.
+    unfinished, so a later runner resumes it), and when another runner owns the job. ``privacy``:
+    ``"blur"`` blurs every face in ``annotated.mp4`` (services.common.privacy).
     """
     client = store.redis
     if not store.own(job.id, owner):
@@ -178,7 +181,7 @@ def run_job(
             if result.end.error:
                 raise JobError(result.end.error)
             store.update(job, status="writing")
-            summary = write_outputs(job.video_path, out, result, time.monotonic() - t0, stop)
+            summary = write_outputs(job.video_path, out, result, time.monotonic() - t0, stop, privacy)
             summary = msgspec.structs.replace(summary, video=job.filename)
             raw = msgspec.json.encode(summary)
             (out / "summary.json").write_bytes(msgspec.json.format(raw, indent=2))

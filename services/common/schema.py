@@ -74,6 +74,9 @@ class Tracks(Header, frozen=True, kw_only=True):
     frame_key: str
     size_wh: tuple[int, int]
     tracks: tuple[Track, ...]
+    # every face the detector found in this frame, shown as a track or not (one held back for
+    # re-identification is not): what EMOSTREAM_PRIVACY=blur blurs (services.common.privacy)
+    face_boxes: tuple[Box, ...] = ()
 
 
 class Skip(Header, frozen=True, kw_only=True):

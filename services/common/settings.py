@@ -45,6 +45,9 @@ def default_instance() -> str:
 #: How the model services run their nets (services/common/backend.py).
 Backend = Literal["auto", "torch", "torch-bf16", "openvino"]
 
+#: What of a face may leave the pipeline (services/common/privacy.py, docs/privacy.md).
+Privacy = Literal["off", "blur"]
+
 
 class RedisSettings(BaseSettings):
     """How to reach Redis (``services.common.connect``): every service's, and the CLI's for a given URL."""
@@ -100,6 +103,9 @@ class CommonSettings(RedisSettings):
     )
     source_key: str = Field(
         "", description="ui and ingest: seals camera passwords in Redis (`up` makes one; see docs/deploy.md)"
+    )
+    privacy: Privacy = Field(
+        "off", description="blur: every face blurred in every image shown or written (docs/privacy.md)"
     )
 
     @field_validator("log_level")

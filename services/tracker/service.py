@@ -184,7 +184,11 @@ class TrackerHandler:
                     batch.outputs.append(
                         (
                             out,
-                            Tracks(**carried(msg), tracks=tuple(track_of(v) for v in views)),
+                            Tracks(
+                                **carried(msg),
+                                tracks=tuple(track_of(v) for v in views),
+                                face_boxes=tuple(f.box_xyxy for f in msg.faces),
+                            ),
                         )
                     )
                     self.stats["frames"] += 1

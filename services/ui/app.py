@@ -55,7 +55,9 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     (:mod:`services.ui.frame_guard`).
     """
     client = client or redis_client(settings)
-    state = LiveState(client, settings.poll_hz, settings.jpeg_quality, settings.pipeline_interval_s)
+    state = LiveState(
+        client, settings.poll_hz, settings.jpeg_quality, settings.pipeline_interval_s, settings.privacy
+    )
     jobs = JobManager(
         client,
         settings.work_dir,
@@ -64,6 +66,7 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
         max_running=settings.max_running_jobs,
         max_kept=settings.max_kept_jobs,
         max_frame_px=settings.max_frame_px,
+        privacy=settings.privacy,
     )
     limit = CameraLimit(client, settings.ui_max_cameras)
     webcam = WebcamHub(

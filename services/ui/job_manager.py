@@ -27,6 +27,7 @@ import redis
 from services.common.job_journal import JobResult
 from services.common.job_store import FILES, JobRecord, JobStore
 from services.common.jobs import JobError, fail, run_job
+from services.common.settings import Privacy
 from services.common.sources import VIDEO_SUFFIXES
 from services.common.timeline import read_tracks
 from services.ui.timeline import timeline_png
@@ -92,16 +93,18 @@ class JobManager:
         owner: str | None = None,
         adopt_interval_s: float = 5.0,
         max_frame_px: int = 4096 * 2160,
+        privacy: Privacy = "off",
     ) -> None:
         """``owner``: this process's name on the jobs it runs. Every ``adopt_interval_s`` the manager
         takes over unfinished jobs whose owner is gone (:meth:`adopt_orphans`). An upload whose frames
-        are over ``max_frame_px`` is refused."""
+        are over ``max_frame_px`` is refused. ``privacy``: how faces are shown in ``annotated.mp4``."""
         self.redis = client
         self.store = JobStore(client, data_dir=data_dir)
         self.data_dir = data_dir
         self.root = data_dir / "jobs"
         self.max_upload_bytes = max_upload_bytes
         self.max_frame_px = max_frame_px
+        self.privacy: Privacy = privacy
         self.stall_timeout_s = stall_timeout_s
         self.max_kept = max_kept
         self.owner = owner or f"{socket.gethostname()}-ui-{os.getpid()}"
@@ -226,6 +229,7 @@ class JobManager:
                     self.stall_timeout_s,
                     stop=self.stop,
                     extra_outputs=write_timeline_png,
+                    privacy=self.privacy,
                 )
         except JobError as exc:
             log.info("job left to another runner id=%s reason=%s", job.id, exc)

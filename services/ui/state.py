@@ -15,10 +15,12 @@ from collections.abc import Callable
 import redis
 
 from services.common import keys, metrics, registry
-from services.common.annotate import draw_tracks
+from services.common.annotate import render
 from services.common.image import decode_jpeg, encode_jpeg
 from services.common.lifecycle import Backoff
+from services.common.privacy import blur_whole
 from services.common.schema import Frame, Tracks
+from services.common.settings import Privacy
 from services.ui import pipeline
 from services.ui.metrics import FRAMES_DRAWN
 from services.ui.stage import CameraView, dwell, latest_frame, latest_tracks
@@ -42,8 +44,11 @@ class LiveState:
         poll_hz: float = 12,
         jpeg_quality: int = 80,
         pipeline_interval_s: float = 2.0,
+        privacy: Privacy = "off",
     ) -> None:
+        """``privacy``: ``"blur"`` blurs every face in what the viewers get (services.common.privacy)."""
         self.redis = client
+        self.privacy = privacy
         self.interval_s = 1.0 / poll_hz
         self.pipeline_interval_s = pipeline_interval_s
         self.pipeline = pipeline.Snapshot()  # replaced whole every ``pipeline_interval_s``
@@ -186,7 +191,7 @@ class LiveState:
             self.stats["frame_expired"] += 1
             return None
         try:
-            img = draw_tracks(decode_jpeg(raw), tracks.tracks)
+            img = render(decode_jpeg(raw), tracks, self.privacy)
             jpeg = encode_jpeg(img, self.jpeg_quality)
         except ValueError as exc:
             log.warning("cannot draw frame key=%s error=%r", tracks.frame_key, str(exc))
@@ -203,5 +208,16 @@ class LiveState:
         if isinstance(frame, Frame) and frame.seq != seq:
             raw = self.redis.get(frame.frame_key)
             if isinstance(raw, bytes):
-                jpeg, seq = raw, frame.seq
+                jpeg, seq = self._unknown_faces(raw), frame.seq
         return CameraView(camera, None, "", jpeg, seq)
+
+    def _unknown_faces(self, raw: bytes) -> bytes | None:
+        """A frame whose faces are not known yet, as the viewers may see it: as captured, or blurred whole
+        under the ``blur`` privacy mode (None when it cannot be decoded)."""
+        if self.privacy == "off":
+            return raw
+        try:
+            return encode_jpeg(blur_whole(decode_jpeg(raw)), self.jpeg_quality)
+        except ValueError:
+            self.stats["frame_bad"] += 1
+            return None

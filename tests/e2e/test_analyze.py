@@ -24,9 +24,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 
 def run_analyze(
-    redis_url: str, video: Path, out: Path | None, cwd: Path | None = None
+    redis_url: str, video: Path, out: Path | None, cwd: Path | None = None, **env_vars: str
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EMOSTREAM_REDIS_URL": redis_url}
+    env = {**os.environ, "EMOSTREAM_REDIS_URL": redis_url, **env_vars}
     where = ["--out", str(out)] if out is not None else []
     return subprocess.run(
         [sys.executable, "-m", "services.cli", "analyze", str(video), *where, "--no-progress"],
@@ -197,3 +197,44 @@ def test_analyze_a_folder_without_videos_is_a_clear_error(tmp_path: Path) -> Non
     done = analyze_refused(tmp_path / "empty", tmp_path / "o")
     assert done.returncode == 2
     assert "no video in folder" in done.stdout
+
+
+def drifting_group_clip(still: Path, out: Path, frames: int = 16) -> None:
+    """A group photo (five faces) drifting right by 2 px a frame, at 960x640."""
+    group = cv2.resize(cv2.imread(str(still)), (1000, 667))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (960, 640))
+    for i in range(frames):
+        writer.write(np.ascontiguousarray(group[10:650, 2 * i : 2 * i + 960]))
+    writer.release()
+
+
+def test_privacy_blur_keeps_the_tracks_and_leaves_no_face_in_the_video(
+    services_up: Stack, sample_media: Path, tmp_path: Path
+) -> None:
+    """The issue's check: EMOSTREAM_PRIVACY=blur emostream analyze on a multi-face clip keeps its tracks,
+    and MTCNN finds no face in annotated.mp4 (it finds all five in the clip itself)."""
+    from services.detector.model import MtcnnDetector
+
+    video = tmp_path / "group.mp4"
+    drifting_group_clip(sample_media / "multi_face.jpg", video)
+    done = run_analyze(services_up.redis_url, video, tmp_path / "out", EMOSTREAM_PRIVACY="blur")
+    assert done.returncode == 0, done.stdout + done.stderr
+    _, rows = read_rows(tmp_path / "out" / "tracks.csv")
+    assert len({r["track_id"] for r in rows}) == 5, "every face is still tracked and labelled"
+
+    detector = MtcnnDetector(device="cpu")
+
+    def faces_in(path: Path) -> list[int]:
+        cap = cv2.VideoCapture(str(path))
+        found: list[int] = []
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            found.append(len(detector.detect([frame])[0]))
+        cap.release()
+        return found
+
+    assert min(faces_in(video)) >= 5, "MTCNN finds the five faces in every frame of the clip itself"
+    seen = faces_in(tmp_path / "out" / "annotated.mp4")
+    assert len(seen) == 16 and sum(seen) == 0, f"faces MTCNN still finds per frame: {seen}"

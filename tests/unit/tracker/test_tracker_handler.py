@@ -119,3 +119,13 @@ def test_adopt_continues_the_stored_timeline() -> None:
     assert b.timelines["c"].document() == a.timelines["c"].document()
     (track,) = b.timelines["c"].document().tracks
     assert track.track_id == 1 and track.segments[0].frames == 3
+
+
+def test_every_detected_face_travels_in_face_boxes_shown_or_held_back() -> None:
+    """What the blur privacy mode covers: a face held back from the tracks (here by min_hits) is still
+    in ``face_boxes``, so no image shows it unblurred."""
+    h = handler(min_hits=3)
+    batch = h.handle([entry(emotions(0, x=10.0))], now_ms=0)
+    (msg,) = [m for _, m in batch.outputs if isinstance(m, Tracks)]
+    assert msg.tracks == (), "tentative: not shown yet"
+    assert msg.face_boxes == ((10.0, 0, 90.0, 80),)
