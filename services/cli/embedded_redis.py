@@ -111,6 +111,9 @@ class EmbeddedRedis:
             server_binary(),
             *("--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "yes"),
             *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec"),
+            # a rewritten AOF as commands, not an RDB image: an entry XDEL'd from a stream (a purge,
+            # services.common.purge) is then gone from the file, where an RDB keeps its bytes
+            *("--aof-use-rdb-preamble", "no"),
             *("--dir", str(self.data_dir), "--loglevel", "warning"),
         ]
         setpriv = shutil.which("setpriv")

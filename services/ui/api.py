@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from services.common import health, keys, registry
 from services.common.source_policy import SourceRefused
 from services.common.sources import MAX_URI_CHARS, URI_PATTERN, SourceError, check_uri, source_loops
-from services.ui import framesocket, history, mjpeg
+from services.ui import erase, framesocket, history, mjpeg
 from services.ui.auth import AUTHENTICATED
 from services.ui.camera_limit import CameraLimit, CameraLimitReached
 from services.ui.events import EventLog, event_json
@@ -29,6 +29,8 @@ from services.ui.stage import camera_json
 from services.ui.state import LiveState, now_ms
 
 log = logging.getLogger(__name__)
+
+PURGE_HELP = "erase everything kept of it, and have Redis rewrite its files (docs/privacy.md)"
 
 
 class CameraIn(BaseModel):
@@ -76,11 +78,12 @@ _WHY = {
     403: "refused: a cross-site request, or a camera source that EMOSTREAM_SOURCE_ALLOW refuses (detail"
     " names the rule)",
     404: "no such camera, job or file",
-    409: "a camera of that name exists, or the camera limit (EMOSTREAM_UI_MAX_CAMERAS) is reached",
+    409: "a camera of that name exists, the camera limit (EMOSTREAM_UI_MAX_CAMERAS) is reached, or the job"
+    " is still running",
     413: "the body (or upload) is over the size limit",
     415: "the upload is not a video that can be read",
     422: "the request is not what the route takes",
-    502: "what Redis holds for it is not valid",
+    502: "what Redis holds for it is not valid, or Redis did not rewrite its files after a purge",
     503: "Redis is unavailable (retry after Retry-After seconds)",
 }
 
@@ -165,11 +168,15 @@ def build_router(
         state.refresh()  # the next GET /api/cameras lists it
         return camera_json(camera, None, now_ms())
 
-    @router.delete("/api/cameras/{name}", status_code=204, responses=errors(404))
-    def remove_camera(name: str) -> Response:
-        if not registry.remove(client, name):
+    @router.delete("/api/cameras/{name}", status_code=204, responses=errors(404, 502))
+    def remove_camera(name: str, purge: bool = Query(False, description=PURGE_HELP)) -> Response:
+        """Stop and unregister the camera. With ``purge=true`` erase everything kept of it too (streams,
+        frames, timelines, history, events; Redis's files rewritten), also of a camera removed before."""
+        if purge:
+            erase.erase_camera(client, name)
+        elif not registry.remove(client, name):
             raise HTTPException(404, f"no camera named {name!r}")
-        log.info("camera removed name=%s", name)
+        log.info("camera removed name=%s purged=%s", name, purge)
         state.refresh()
         return Response(status_code=204)
 
@@ -281,6 +288,13 @@ def build_router(
         if job is None:
             raise HTTPException(404, f"no job {job_id!r}")
         return job.json()
+
+    @router.delete("/api/jobs/{job_id}", status_code=204, responses=errors(404, 409, 502))
+    def delete_job(job_id: str, purge: bool = Query(False, description=PURGE_HELP)) -> Response:
+        """Delete a finished job: its record, upload and outputs. With ``purge=true`` everything of its
+        camera in Redis too, and Redis's files rewritten."""
+        erase.erase_job(jobs.store, job_id, purge)
+        return Response(status_code=204)
 
     @router.get(
         "/api/jobs/{job_id}/files/{name}",

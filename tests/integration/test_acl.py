@@ -16,6 +16,7 @@ from services.cli import acl
 from services.cli.embedded_redis import EmbeddedRedis
 from services.cli.stack import stack
 from services.common import keys
+from services.common.purge import purge_camera, rewrite_files
 from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -55,12 +56,23 @@ def test_users_acl_file_loads_in_redis_and_holds_each_service_to_its_keys(tmp_pa
         users["tracker"].set(keys.tracker_state("c"), "{}")
         users["ui"].sadd(keys.CAMERAS, "c")
         assert users["ui"].smembers(keys.CAMERAS) == {b"c"}
+        # the dashboard's purge: all of a camera, then Redis's files rewritten (services.common.purge)
+        users["events"].zadd(keys.history("c"), {"{}": 1})
+        users["events"].set(keys.events_state("c"), "{}")
+        users["ui"].set(keys.frame("c", 0), b"jpeg")
+        done = purge_camera(users["ui"], "c", settle_s=0, lease_wait_s=0)
+        assert done["frames"] == 1 and done["keys"] == 2 and done["camera"] == 1  # history, events state
+        assert not admin.exists(keys.history("c"), keys.events_state("c"), keys.tracker_state("c"))
+        assert rewrite_files(users["ui"]) == []  # this server keeps no files: nothing to rewrite
+        users["ui"].bgrewriteaof()
         for user, command in [
             ("detector", lambda r: r.set(keys.tracker_state("c"), "x")),  # another service's state
             ("classifier", lambda r: r.xadd(keys.stream("frames", "c"), {"x": "1"})),  # not its output
             ("tracker", lambda r: r.hgetall(keys.job("j"))),
             ("events", lambda r: r.sadd(keys.CAMERAS, "evil")),  # only the UI and ingest register
             ("ui", lambda r: r.set(keys.tracker_lease("c"), "me")),  # the UI never takes a lease
+            ("ui", lambda r: r.set(keys.events_lease("c"), "me")),
+            ("ui", lambda r: r.flushall()),  # it erases one camera, never everything
             ("ingest", lambda r: r.flushall()),
             ("ui", lambda r: r.config_set("dir", "/tmp")),
             ("ui", lambda r: r.publish("x", "y")),
