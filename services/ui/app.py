@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 
 import redis
@@ -11,12 +12,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.common.retention import Janitor, start_janitor
 from services.common.worker import redis_client
 from services.ui.api import build_router
 from services.ui.auth import BasicAuth
 from services.ui.body_guard import BodyGuard
 from services.ui.camera_limit import CameraLimit
 from services.ui.dashboard import build_dashboard, mount
+from services.ui.docs_pages import build_docs_router
 from services.ui.events import EventLog
 from services.ui.frame_guard import FrameGuard
 from services.ui.job_manager import JobManager
@@ -83,9 +86,14 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.start()
+        janitor_stop = threading.Event()
+        if settings.retention_hours > 0:
+            janitor = Janitor(client, settings.retention_hours, jobs.store)
+            start_janitor(janitor, settings.retention_check_s, janitor_stop)
         try:
             yield
         finally:
+            janitor_stop.set()
             state.stop()
             jobs.close()
 
@@ -107,6 +115,7 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     event_log = EventLog(client)
     router = build_router(settings, client, state, jobs, event_log, limit)
     app.include_router(router)
+    app.include_router(build_docs_router())
     app.add_middleware(MethodNotAllowed, routes=[r for r in router.routes if isinstance(r, APIRoute)])
     demo = build_dashboard(
         client,

@@ -35,6 +35,13 @@ class UISettings(CommonSettings):
     max_upload_mb: float = Field(200, gt=0, description="a larger video upload is refused")
     max_running_jobs: int = Field(2, ge=1, description="video jobs processed at once; more wait")
     max_kept_jobs: int = Field(20, ge=1, description="finished jobs kept on disk; older ones are deleted")
+    retention_hours: float = Field(
+        0,
+        ge=0,
+        description="delete finished jobs, history, events and stream entries older than this (0: keep;"
+        " docs/privacy.md)",
+    )
+    retention_check_s: float = Field(60, gt=0, description="how often the retention janitor sweeps")
     job_stall_timeout_s: float = Field(300, gt=0, description="a job without progress this long fails")
     webcam_idle_s: float = Field(15, gt=0, description="a webcam camera without frames this long is removed")
     webcam_frame_ttl_s: int = Field(20, ge=1, description="TTL of webcam frame JPEGs in Redis")
