@@ -41,6 +41,7 @@ from services.common.sources import (
     source_loops,  # noqa: E402
 )
 from services.ui import (
+    docs_pages,  # noqa: E402
     history,  # noqa: E402
     pipeline,  # noqa: E402
 )
@@ -290,6 +291,7 @@ def build_dashboard(
             with gr.Tab("Health", id="health"):
                 health_html = gr.HTML(pipeline.panel_html(state.pipeline), elem_id="emo-health")
                 gr.Markdown("Prometheus metrics: [/metrics](/metrics) · liveness: [/healthz](/healthz)")
+        gr.Markdown(docs_pages.FOOTER, elem_id="emo-footer")
 
         private: dict[str, Any] = {"show_progress": "hidden", "api_visibility": "private"}
         add_btn.click(add, [name, uri], message, **private)

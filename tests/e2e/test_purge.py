@@ -20,6 +20,7 @@ import redis
 from services.cli.embedded_redis import EmbeddedRedis
 from services.cli.stack import PIPELINE, Stack, stack
 from services.common import codec, keys, registry
+from tests.support.privacy_doc import data_dir_patterns, unlisted
 from tests.support.wait import free_port, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -74,6 +75,8 @@ def test_purge_leaves_nothing_of_a_camera_or_a_job_on_disk(
         job_id = job["id"]
         wait_for(lambda: api.get(f"/api/jobs/{job_id}").json()["status"] == "done", 180, "the job")
         assert (data / "jobs" / job_id).is_dir()
+        # every file of a real data directory is one docs/privacy.md lists (what it holds, how long)
+        assert unlisted(data, data_dir_patterns()) == []
         assert api.delete(f"/api/jobs/{job_id}?purge=true").status_code == 204
         assert api.get(f"/api/jobs/{job_id}").status_code == 404
 

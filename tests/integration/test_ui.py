@@ -191,6 +191,9 @@ def test_gradio_page_is_served_without_external_urls(api: TestClient) -> None:
         external = [u for u in urls if not LOCAL.match(u) and "www.w3.org" not in u]
         assert not external, external
     assert "emo-faces" in config.text and "watch(" in config.text
+    # the footer links the two documents the ui serves (docs/privacy.md, docs/responsible-use.md)
+    for doc in ("privacy.md", "responsible-use.md"):
+        assert f"/docs/{doc}" in config.text and api.get(f"/docs/{doc}").status_code == 200
 
 
 def test_camera_list_is_the_shared_readers_and_sees_rest_writes_at_once(
