@@ -61,6 +61,22 @@ class H264Writer:
         self._gen.close()
 
 
+COUNTS_HEAD = ["frame", "time_s", *(f"n_{label}" for label in CANONICAL_LABELS)]
+
+
+def write_counts(path: Path, result: JobResult, frames: int, fps: float) -> None:
+    """``counts.csv``: per frame, the faces showing each label (what the ``aggregate`` identity mode
+    keeps instead of tracks; a frame the pipeline skipped has no row)."""
+    with open(path, "w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(COUNTS_HEAD)
+        for index in range(frames):
+            msg = result.frames.get(index)
+            if isinstance(msg, Tracks):
+                counts = msg.label_counts()
+                rows.writerow([index, f"{index / fps:.3f}", *(counts.get(lb, 0) for lb in CANONICAL_LABELS)])
+
+
 def write_outputs(
     video: Path,
     out: Path,
@@ -122,13 +138,17 @@ def write_outputs(
             (out / name).unlink(missing_ok=True)
         raise InterruptedError("stopped while writing the outputs; the partial outputs were removed")
     (out / "timeline.json").write_bytes(encode_tracks(video_timeline(result, fps)))
+    if any(isinstance(m, Tracks) and m.counts for m in result.frames.values()):
+        write_counts(out / "counts.csv", result, index, fps)
     return JobSummary(
         video=str(video),
         frames=index,
         fps=round(fps, 3),
         processing_s=round(processing_s, 3),
         processing_fps=round(index / processing_s, 2) if processing_s > 0 else None,
-        frames_with_faces=sum(1 for m in result.frames.values() if isinstance(m, Tracks) and m.tracks),
+        frames_with_faces=sum(
+            1 for m in result.frames.values() if isinstance(m, Tracks) and m.label_counts()
+        ),
         frames_skipped=sum(1 for m in result.frames.values() if isinstance(m, Skip)),
         tracks=tuple(
             TrackSummary(

@@ -28,6 +28,7 @@ UNFINISHED = ("queued", "running", "writing")
 FILES = {
     "annotated.mp4": "video/mp4",
     "tracks.csv": "text/csv",
+    "counts.csv": "text/csv",  # the aggregate identity mode's, instead of tracks
     "summary.json": "application/json",
     "timeline.json": "application/json",
     "timeline.png": "image/png",

@@ -77,6 +77,18 @@ class Tracks(Header, frozen=True, kw_only=True):
     # every face the detector found in this frame, shown as a track or not (one held back for
     # re-identification is not): what EMOSTREAM_PRIVACY=blur blurs (services.common.privacy)
     face_boxes: tuple[Box, ...] = ()
+    # EMOSTREAM_IDENTITY=aggregate: faces per shown label in this frame, and ``tracks`` empty (no
+    # per-person id, box or label leaves the tracker)
+    counts: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def label_counts(self) -> dict[str, int]:
+        """Faces per shown label in this frame, from ``counts`` or (identity mode ``tracks``) the tracks."""
+        if self.counts:
+            return dict(self.counts)
+        out: dict[str, int] = {}
+        for t in self.tracks:
+            out[t.label] = out.get(t.label, 0) + 1
+        return out
 
 
 class Skip(Header, frozen=True, kw_only=True):

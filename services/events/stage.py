@@ -110,8 +110,8 @@ class CameraEvents:
         if start != self.bucket_ms:
             self.flush(start)
             self.bucket_ms = start
-        for t in msg.tracks:
-            self.bucket[t.label] = self.bucket.get(t.label, 0) + 1
+        for label, n in msg.label_counts().items():  # the aggregate identity mode sends only these
+            self.bucket[label] = self.bucket.get(label, 0) + n
 
     def flush(self, now_ms: int) -> None:
         """Close the open bucket when ``now_ms`` is past it (a new bucket began, or the camera went quiet)."""

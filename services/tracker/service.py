@@ -28,6 +28,7 @@ from services.tracker import checkpoint
 from services.tracker.settings import TrackerSettings
 from services.tracker.stage import CameraTracker, Observation, SeqReorderer, TrackerConfig
 from services.tracker.timeline import CameraTimeline
+from services.tracker.tracks import TrackView
 
 log = logging.getLogger(__name__)
 
@@ -180,17 +181,7 @@ class TrackerHandler:
                         [Observation(f.box_xyxy, f.probs, f.score, f.appearance) for f in msg.faces],
                         msg.captured_ms,
                     )
-                    self._timeline(camera_id).record(seq, msg.captured_ms, views)
-                    batch.outputs.append(
-                        (
-                            out,
-                            Tracks(
-                                **carried(msg),
-                                tracks=tuple(track_of(v) for v in views),
-                                face_boxes=tuple(f.box_xyxy for f in msg.faces),
-                            ),
-                        )
-                    )
+                    batch.outputs.append((out, self._published(msg, views)))
                     self.stats["frames"] += 1
                 elif isinstance(msg, Skip):
                     tracker.skip(seq, msg.captured_ms)
@@ -214,6 +205,18 @@ class TrackerHandler:
             self._write_timeline(batch, camera_id, t, force=True)
             self.timelines.pop(camera_id, None)
             self._timeline_due.pop(camera_id, None)
+
+    def _published(self, msg: Emotions, views: list[TrackView]) -> Tracks:
+        """What leaves the tracker for one frame: its tracks (and their timeline), or under the
+        ``aggregate`` identity mode only the faces per shown label (no id, box or timeline)."""
+        boxes = tuple(f.box_xyxy for f in msg.faces)
+        if self.settings.identity == "aggregate":
+            counts: dict[str, int] = {}
+            for v in views:
+                counts[v.label] = counts.get(v.label, 0) + 1
+            return Tracks(**carried(msg), tracks=(), face_boxes=boxes, counts=counts)
+        self._timeline(msg.camera_id).record(msg.seq, msg.captured_ms, views)
+        return Tracks(**carried(msg), tracks=tuple(track_of(v) for v in views), face_boxes=boxes)
 
     def _write_timeline(self, batch: Batch, camera_id: str, now_ms: int, force: bool) -> None:
         """The camera's timeline into ``batch.writes``, at most every ``timeline_interval_ms`` (of

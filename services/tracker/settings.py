@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from services.common.settings import CommonSettings
@@ -23,3 +25,8 @@ class TrackerSettings(CommonSettings, TrackerConfig):
     timeline_max_segments: int = Field(50, ge=1, description="label segments kept per track in the timeline")
     timeline_keep_s: int = Field(300, ge=1, description="tracks unseen this long leave the timeline")
     timeline_interval_ms: int = Field(1000, ge=0, description="write a camera's timeline at most this often")
+    identity: Literal["tracks", "aggregate"] = Field(
+        "tracks",
+        description="aggregate: no per-track id, box or timeline leaves the tracker, only faces per label"
+        " per frame (docs/privacy.md)",
+    )

@@ -97,6 +97,9 @@ def camera_json(camera: Camera, tracks: Tracks | None, now_ms: int) -> dict[str,
         "total_frames": camera.total_frames,
         "seq": tracks.seq if tracks else None,
         "tracks": [track_json(t) for t in tracks.tracks] if tracks else [],
+        "counts": tracks.label_counts()
+        if tracks
+        else {},  # faces per shown label (all the aggregate mode has)
         "latency_ms": max(0, now_ms - tracks.captured_ms) if tracks else None,
     }
 
@@ -132,6 +135,7 @@ def bars_payload(
                 "fps": round(view.camera.fps, 1),
                 "shown_fps": shown_fps.get(view.camera.camera_id, 0.0),
                 "latency_ms": max(0, now_ms - view.tracks.captured_ms) if view.tracks else None,
+                "counts": view.tracks.label_counts() if view.tracks else {},
                 "tracks": [
                     {
                         "id": t.track_id,

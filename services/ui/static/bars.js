@@ -62,7 +62,10 @@ function render() {
     }
     const latency = c.latency_ms === null ? "-" : `${c.latency_ms} ms`;
     const rates = `${c.fps} fps in, ${c.shown_fps} annotated/s`;
-    cam.head.textContent = `${c.name} · ${c.status} · ${rates} · latency ${latency} · ${c.tracks.length} face(s)`;
+    // the aggregate identity mode sends no tracks, only faces per label: the head line says those
+    const counts = Object.entries(c.counts || {}).map(([label, n]) => `${label} ${n}`).join(", ");
+    const faces = c.tracks.length || !counts ? `${c.tracks.length} face(s)` : `faces: ${counts}`;
+    cam.head.textContent = `${c.name} · ${c.status} · ${rates} · latency ${latency} · ${faces}`;
     // The grid's tiles carry the same numbers; the grid is not re-rendered for them.
     for (const tile of document.querySelectorAll("#emo-grid .emo-tile")) {
       if (tile.dataset.camera !== c.name) continue;

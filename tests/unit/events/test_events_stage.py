@@ -167,3 +167,21 @@ def test_history_counts_shown_labels_per_10_s_bucket_of_a_live_camera() -> None:
     job = CameraEvents(CAM, EventsConfig())
     run(job, [tracks(s, (1, "happy"), mode="file") for s in range(150)])
     assert job.take_closed() == [] and job.bucket_ms == -1, "a file job has no live history"
+
+
+def test_the_aggregate_identity_modes_counts_fill_the_history_and_make_no_track_event() -> None:
+    cam = CameraEvents(CAM, EventsConfig())
+    frames = [
+        Tracks(
+            camera_id=CAM,
+            seq=s,
+            captured_ms=1_000_000 + s * FPS_MS,
+            frame_key="f",
+            size_wh=(640, 360),
+            tracks=(),
+            counts={"happy": 2, "sad": 1},
+        )
+        for s in range(110)
+    ]
+    assert run(cam, frames) == [], "no track, so no per-person event"
+    assert cam.take_closed() == [(1_000_000, {"happy": 200, "sad": 100})]

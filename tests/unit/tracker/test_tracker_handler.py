@@ -129,3 +129,30 @@ def test_every_detected_face_travels_in_face_boxes_shown_or_held_back() -> None:
     (msg,) = [m for _, m in batch.outputs if isinstance(m, Tracks)]
     assert msg.tracks == (), "tentative: not shown yet"
     assert msg.face_boxes == ((10.0, 0, 90.0, 80),)
+
+
+def test_aggregate_identity_publishes_counts_and_no_track_or_timeline() -> None:
+    """EMOSTREAM_IDENTITY=aggregate: no id, box or label of a person leaves the tracker, nor a timeline;
+    the faces per shown label do (tracking still runs: the labels keep their hysteresis)."""
+    h = handler(identity="aggregate")
+    two = Emotions(
+        camera_id="c",
+        seq=0,
+        captured_ms=1000,
+        mode="file",
+        frame_key="",
+        size_wh=(640, 360),
+        faces=(
+            FaceEmotion(box_xyxy=(0, 0, 80, 80), score=0.99, probs=PROBS),
+            FaceEmotion(box_xyxy=(300, 0, 380, 80), score=0.99, probs=PROBS),
+        ),
+    )
+    batch = h.handle([entry(two)], now_ms=0)
+    (msg,) = [m for _, m in batch.outputs if isinstance(m, Tracks)]
+    assert msg.tracks == () and msg.counts == {"happy": 2} and msg.label_counts() == {"happy": 2}
+    assert len(msg.face_boxes) == 2, "boxes without ids, for the blur"
+    assert "emo:timeline:c" not in batch.writes
+    plain = handler().handle([entry(two)], now_ms=0)
+    (shown,) = [m for _, m in plain.outputs if isinstance(m, Tracks)]
+    assert [t.track_id for t in shown.tracks] == [1, 2] and shown.counts == {}
+    assert shown.label_counts() == {"happy": 2}, "the same counts, from the tracks"
