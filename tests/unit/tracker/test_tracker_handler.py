@@ -13,8 +13,9 @@ from services.tracker.settings import TrackerSettings
 PROBS = {"happy": 0.9, "sad": 0.1}
 
 
-def emotions(seq: int, mode: Mode = "file", x: float = 0.0) -> Emotions:
-    face = FaceEmotion(box_xyxy=(x, 0, x + 80, 80), score=0.99, probs=PROBS)
+def emotions(seq: int, mode: Mode = "file", x: float = 0.0, *more_x: float) -> Emotions:
+    """One frame with a face at ``x`` (and one at each of ``more_x``)."""
+    faces = tuple(FaceEmotion(box_xyxy=(v, 0, v + 80, 80), score=0.99, probs=PROBS) for v in (x, *more_x))
     return Emotions(
         camera_id="c",
         seq=seq,
@@ -22,7 +23,7 @@ def emotions(seq: int, mode: Mode = "file", x: float = 0.0) -> Emotions:
         mode=mode,
         frame_key="",
         size_wh=(640, 360),
-        faces=(face,),
+        faces=faces,
     )
 
 
@@ -135,18 +136,7 @@ def test_aggregate_identity_publishes_counts_and_no_track_or_timeline() -> None:
     """EMOSTREAM_IDENTITY=aggregate: no id, box or label of a person leaves the tracker, nor a timeline;
     the faces per shown label do (tracking still runs: the labels keep their hysteresis)."""
     h = handler(identity="aggregate")
-    two = Emotions(
-        camera_id="c",
-        seq=0,
-        captured_ms=1000,
-        mode="file",
-        frame_key="",
-        size_wh=(640, 360),
-        faces=(
-            FaceEmotion(box_xyxy=(0, 0, 80, 80), score=0.99, probs=PROBS),
-            FaceEmotion(box_xyxy=(300, 0, 380, 80), score=0.99, probs=PROBS),
-        ),
-    )
+    two = emotions(0, "file", 0.0, 300.0)
     batch = h.handle([entry(two)], now_ms=0)
     (msg,) = [m for _, m in batch.outputs if isinstance(m, Tracks)]
     assert msg.tracks == () and msg.counts == {"happy": 2} and msg.label_counts() == {"happy": 2}
