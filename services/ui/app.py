@@ -10,20 +10,23 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.common.retention import Janitor, start_janitor
 from services.common.worker import redis_client
-from services.ui.api import build_router
+from services.ui import api
 from services.ui.auth import BasicAuth
 from services.ui.body_guard import BodyGuard
 from services.ui.camera_limit import CameraLimit
 from services.ui.dashboard import build_dashboard, mount
+from services.ui.deps import Ui
 from services.ui.docs_pages import build_docs_router
 from services.ui.events import EventLog
 from services.ui.frame_guard import FrameGuard
 from services.ui.job_manager import JobManager
 from services.ui.origin import SameOrigin
+from services.ui.pipeline import PipelineCollector
 from services.ui.settings import UISettings
 from services.ui.state import LiveState
 from services.ui.webcam import WebcamHub
@@ -113,10 +116,14 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
     app.state.jobs = jobs
     app.state.webcam = webcam
     event_log = EventLog(client)
-    router = build_router(settings, client, state, jobs, event_log, limit)
-    app.include_router(router)
+    pipeline_metrics = CollectorRegistry(auto_describe=False)
+    pipeline_metrics.register(PipelineCollector(lambda: state.pipeline))
+    app.state.ui = Ui(
+        settings, client, state, jobs, event_log, limit, settings.source_policy(), pipeline_metrics
+    )
+    rest_routes = api.include(app)
     app.include_router(build_docs_router())
-    app.add_middleware(MethodNotAllowed, routes=[r for r in router.routes if isinstance(r, APIRoute)])
+    app.add_middleware(MethodNotAllowed, routes=rest_routes)
     demo = build_dashboard(
         client,
         state,

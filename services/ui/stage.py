@@ -15,6 +15,7 @@ from services.common import codec
 from services.common.annotate import hex_colour
 from services.common.labels import CANONICAL_LABELS
 from services.common.schema import Frame, Track, Tracks
+from services.ui.api_models import CameraOut, TrackOut
 
 if TYPE_CHECKING:  # the registry module talks to Redis; a stage only needs the type
     from services.common.registry import Camera
@@ -72,36 +73,35 @@ def latest_frame(entries: Iterable[tuple[Any, Mapping[Any, Any] | None]]) -> Fra
     return found[1] if found else None
 
 
-def track_json(track: Track) -> dict[str, Any]:
-    return {
-        "track_id": track.track_id,
-        "box_xyxy": list(track.box_xyxy),
-        "label": track.label,
-        "confidence": track.confidence,
-        "raw_label": track.raw_label,
-        "probs": dict(track.probs),
-    }
+def track_json(track: Track) -> TrackOut:
+    return TrackOut(
+        track_id=track.track_id,
+        box_xyxy=track.box_xyxy,
+        label=track.label,
+        confidence=track.confidence,
+        raw_label=track.raw_label,
+        probs=dict(track.probs),
+    )
 
 
-def camera_json(camera: Camera, tracks: Tracks | None, now_ms: int) -> dict[str, Any]:
-    """One camera as ``GET /api/cameras`` returns it; ``latency_ms`` is ``now - captured_ms``."""
-    return {
-        "name": camera.camera_id,
-        "uri": camera.uri,
-        "mode": camera.mode,
-        "loop": camera.loop,
-        "status": camera.status,
-        "error": camera.error,
-        "frames": camera.frames,
-        "fps": camera.fps,
-        "total_frames": camera.total_frames,
-        "seq": tracks.seq if tracks else None,
-        "tracks": [track_json(t) for t in tracks.tracks] if tracks else [],
-        "counts": tracks.label_counts()
-        if tracks
-        else {},  # faces per shown label (all the aggregate mode has)
-        "latency_ms": max(0, now_ms - tracks.captured_ms) if tracks else None,
-    }
+def camera_json(camera: Camera, tracks: Tracks | None, now_ms: int) -> CameraOut:
+    """One camera as ``GET /api/cameras`` returns it; ``latency_ms`` is ``now - captured_ms``;
+    ``counts`` the faces per shown label (all the aggregate identity mode sends)."""
+    return CameraOut(
+        name=camera.camera_id,
+        uri=camera.uri,
+        mode=camera.mode,
+        loop=camera.loop,
+        status=camera.status,
+        error=camera.error,
+        frames=camera.frames,
+        fps=camera.fps,
+        total_frames=camera.total_frames,
+        seq=tracks.seq if tracks else None,
+        tracks=[track_json(t) for t in tracks.tracks] if tracks else [],
+        counts=tracks.label_counts() if tracks else {},
+        latency_ms=max(0, now_ms - tracks.captured_ms) if tracks else None,
+    )
 
 
 def labels_in(tracks: Sequence[Track]) -> list[str]:

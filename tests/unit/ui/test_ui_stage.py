@@ -40,7 +40,7 @@ def tracks(seq: int = 3, captured_ms: int = 1_000, probs: dict[str, float] | Non
 
 
 def test_camera_json_has_tracks_and_latency() -> None:
-    out = camera_json(CAM, tracks(), now_ms=1_250)
+    out = camera_json(CAM, tracks(), now_ms=1_250).model_dump(mode="json")  # as the API answers it
     assert out["name"] == "cam1" and out["status"] == "running" and out["fps"] == 9.5 and out["frames"] == 12
     assert out["latency_ms"] == 250 and out["seq"] == 3
     assert out["tracks"] == [
@@ -56,7 +56,7 @@ def test_camera_json_has_tracks_and_latency() -> None:
 
 
 def test_camera_json_without_tracks() -> None:
-    out = camera_json(CAM, None, now_ms=5)
+    out = camera_json(CAM, None, now_ms=5).model_dump(mode="json")
     assert out["tracks"] == [] and out["latency_ms"] is None and out["seq"] is None
 
 
