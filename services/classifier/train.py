@@ -234,6 +234,10 @@ def train(
 
     Returns ``{"val_accuracy", "val_accuracy_no_tta", "epoch", "minutes", "temperature"}`` of the kept epoch.
     Raises as :func:`load_folder`, :func:`build_net` and :func:`services.classifier.resume.load_state` do.
+
+    Long because: the epoch loop, its resume point, EMA, schedule and periodic snapshots share the model,
+    optimiser and counters; the pieces that stand alone (data, recipe, resume, evaluation) are their own
+    modules.
     """
     config = asdict(cfg) | {"train_dir": str(train_dir), "val_dir": str(val_dir), "limit": limit}
     state = load_state(out_dir, config)

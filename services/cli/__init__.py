@@ -41,16 +41,8 @@ MODEL_HELP = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emostream", description=__doc__)
-    parser.add_argument(
-        "--log-level",
-        default=load_settings(CliSettings).log_level.upper(),
-        type=str.upper,
-        choices=LOG_LEVELS,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def _up_and_analyze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The two commands that run the stack: ``up`` and ``analyze``."""
     p = sub.add_parser("up", help="run the whole stack (embedded Redis, sample cameras by default)")
     p.add_argument("--port", type=int, default=7860, help="dashboard port (default 7860)")
     p.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
@@ -81,6 +73,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--model", default=None, help=MODEL_HELP + " (used when analyze starts the services)")
     p.add_argument("--privacy", choices=get_args(Privacy), default=None, help=PRIVACY_HELP)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emostream", description=__doc__)
+    parser.add_argument(
+        "--log-level",
+        default=load_settings(CliSettings).log_level.upper(),
+        type=str.upper,
+        choices=LOG_LEVELS,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _up_and_analyze(sub)
 
     from services.cli import bench
 

@@ -41,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Long because: it is the command's script, top to bottom: load, measure, time, print or write JSON and
+    the plot.
+    """
     import json
     import sys
 

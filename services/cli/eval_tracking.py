@@ -85,6 +85,9 @@ def emotions_of_video(video: Path, cache: Path | None = None, batch: int = 8) ->
 
     Returns ``(Emotions messages in frame order, fps)``. With ``cache``, results are stored under a key of
     the video's bytes and the detector/classifier settings, and reused.
+
+    Long because: it drives the detector's and classifier's stage code frame by frame with their own batching
+    and crops, as the services do, in one loop.
     """
     from services.classifier.settings import ClassifierSettings
     from services.common import codec

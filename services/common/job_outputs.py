@@ -91,7 +91,11 @@ def write_outputs(
 
     Raises InterruptedError when ``stop`` is set before the outputs are complete; the partial
     ``annotated.mp4`` and ``tracks.csv`` are removed first, so an interrupted job leaves no output that
-    looks whole."""
+    looks whole.
+
+    Long because: one pass over the video writes the annotated frames, the CSV rows and the per-track totals
+    together, so the video is decoded once.
+    """
     cap = cv2.VideoCapture(str(video))
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
     writer: H264Writer | None = None

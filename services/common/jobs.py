@@ -149,6 +149,9 @@ def run_job(
     with the reason. Raises :class:`JobError` ``"cancelled"`` when ``stop`` is set (the record stays
     unfinished, so a later runner resumes it), and when another runner owns the job. ``privacy``:
     ``"blur"`` blurs every face in ``annotated.mp4`` (services.common.privacy).
+
+    Long because: the owner key, the journal, the outputs and the cleanup share one try/finally, which is what
+    makes a job end exactly once.
     """
     client = store.redis
     if not store.own(job.id, owner):

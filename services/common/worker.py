@@ -219,6 +219,9 @@ def map_stage(
     this read (the newest frame is the one worth the model's time); an input ``process`` fails on goes
     to the dead letters and a Skip takes its place downstream, so nothing waits for it. ``process`` gets
     the accepted messages and returns one result per message. Outputs keep the input order.
+
+    Long because: the handler it returns closes over the batch, the model call and the dead-letter rules;
+    split, they would pass the same six names around.
     """
     batch = Batch()
     newest: dict[str, int] = {}

@@ -5,21 +5,56 @@ from __future__ import annotations
 import json
 import logging
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 import redis
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common import keys, registry
 from services.common.source_policy import SourceRefused
-from services.common.sources import SourceError, source_loops
+from services.common.sources import MAX_URI_CHARS, URI_PATTERN, SourceError, check_uri, source_loops
 from services.ui import erase, history
-from services.ui.api_models import Bucket, CameraIn, CameraOut, HistoryOut, content, errors
+from services.ui.api_models import Bucket, CameraOut, HistoryOut, content, errors
 from services.ui.camera_limit import CameraLimitReached
 from services.ui.deps import UiDep
 from services.ui.stage import camera_json
 from services.ui.state import now_ms
+
+
+class CameraIn(BaseModel):
+    """Body of ``POST /api/cameras``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # "replace": 0 is not a boolean
+
+    # the patterns are in the schema, so a client can check before sending; the validators answer in words
+    name: str = Field(
+        json_schema_extra={"pattern": registry.NAME_PATTERN},
+        description="1-64 of letters, digits, '_', '.', '-', starting with a letter or digit",
+    )
+    uri: str = Field(
+        max_length=MAX_URI_CHARS,
+        json_schema_extra={"pattern": URI_PATTERN},
+        description="rtsp://, http(s):// MJPEG, a webcam index, or a video file path",
+    )
+    mode: Literal["live", "file"] = "live"
+    loop: bool | None = Field(None, description="replay a file source forever (default: true for files)")
+    replace: bool = Field(False, description="replace a camera of the same name instead of refusing")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return registry.validate_name(value)  # CameraError is a ValueError: a 422 naming the rule
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        try:
+            return check_uri(value)
+        except SourceError as exc:
+            raise ValueError(str(exc)) from None  # a 422 naming the rule
+
 
 log = logging.getLogger(__name__)
 router = APIRouter()

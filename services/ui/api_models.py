@@ -1,48 +1,14 @@
-"""The REST API's request and response bodies, as typed models: the OpenAPI schema comes from them
-(``/openapi.json``; tests/e2e/test_api_contract.py fuzzes every route against it)."""
+"""The REST API's response bodies, as typed models: the OpenAPI schema comes from them (``/openapi.json``;
+tests/e2e/test_api_contract.py fuzzes every route against it). Pure: the ui's stage builds them. The one
+request body, ``CameraIn``, is with its route (:mod:`services.ui.api_cameras`)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.common import registry
 from services.common.schema import EventKind, Mode
-from services.common.sources import MAX_URI_CHARS, URI_PATTERN, SourceError, check_uri
-
-
-class CameraIn(BaseModel):
-    """Body of ``POST /api/cameras``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)  # "replace": 0 is not a boolean
-
-    # the patterns are in the schema, so a client can check before sending; the validators answer in words
-    name: str = Field(
-        json_schema_extra={"pattern": registry.NAME_PATTERN},
-        description="1-64 of letters, digits, '_', '.', '-', starting with a letter or digit",
-    )
-    uri: str = Field(
-        max_length=MAX_URI_CHARS,
-        json_schema_extra={"pattern": URI_PATTERN},
-        description="rtsp://, http(s):// MJPEG, a webcam index, or a video file path",
-    )
-    mode: Literal["live", "file"] = "live"
-    loop: bool | None = Field(None, description="replay a file source forever (default: true for files)")
-    replace: bool = Field(False, description="replace a camera of the same name instead of refusing")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return registry.validate_name(value)  # CameraError is a ValueError: a 422 naming the rule
-
-    @field_validator("uri")
-    @classmethod
-    def _uri(cls, value: str) -> str:
-        try:
-            return check_uri(value)
-        except SourceError as exc:
-            raise ValueError(str(exc)) from None  # a 422 naming the rule
 
 
 class ErrorBody(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import AsyncIterator
+from functools import partial
 
 import redis
 from fastapi import FastAPI, Request
@@ -52,15 +53,31 @@ class MethodNotAllowed:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:
-    """Build the app; its lifespan starts and stops the shared reader (``app.state.live``) and the jobs.
+@contextlib.asynccontextmanager
+async def lifespan(
+    settings: UISettings, state: LiveState, jobs: JobManager, _: FastAPI
+) -> AsyncIterator[None]:
+    """The app's background work: the shared reader, the retention janitor (when a retention is set),
+    the jobs; all stopped when the app stops."""
+    state.start()
+    janitor_stop = threading.Event()
+    if settings.retention_hours > 0:
+        start_janitor(
+            Janitor(state.redis, settings.retention_hours, jobs.store),
+            settings.retention_check_s,
+            janitor_stop,
+        )
+    try:
+        yield
+    finally:
+        janitor_stop.set()
+        state.stop()
+        jobs.close()
 
-    With ``settings.ui_password`` set, everything but ``/healthz`` asks for HTTP basic auth. Every route,
-    Gradio's too, refuses cross-site changes (:mod:`services.ui.origin`), bounds request bodies in bytes
-    and time (:mod:`services.ui.body_guard`) and checks webcam frames' headers
-    (:mod:`services.ui.frame_guard`).
-    """
-    client = client or redis_client(settings)
+
+def parts(settings: UISettings, client: redis.Redis) -> tuple[LiveState, JobManager, CameraLimit, WebcamHub]:
+    """The app's parts as the settings say: the shared reader, the jobs, the camera limit, the webcams
+    (swept after each of the reader's polls)."""
     state = LiveState(
         client, settings.poll_hz, settings.jpeg_quality, settings.pipeline_interval_s, settings.privacy
     )
@@ -85,22 +102,23 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
         limit=limit,
     )
     state.on_poll.append(webcam.sweep)
+    return state, jobs, limit, webcam
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state.start()
-        janitor_stop = threading.Event()
-        if settings.retention_hours > 0:
-            janitor = Janitor(client, settings.retention_hours, jobs.store)
-            start_janitor(janitor, settings.retention_check_s, janitor_stop)
-        try:
-            yield
-        finally:
-            janitor_stop.set()
-            state.stop()
-            jobs.close()
 
-    app = FastAPI(title="emostream", lifespan=lifespan, docs_url=None, redoc_url=None)
+def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastAPI:
+    """Build the app; its lifespan starts and stops the shared reader (``app.state.live``) and the jobs.
+
+    With ``settings.ui_password`` set, everything but ``/healthz`` asks for HTTP basic auth. Every route,
+    Gradio's too, refuses cross-site changes (:mod:`services.ui.origin`), bounds request bodies in bytes
+    and time (:mod:`services.ui.body_guard`) and checks webcam frames' headers
+    (:mod:`services.ui.frame_guard`).
+    """
+    client = client or redis_client(settings)
+    state, jobs, limit, webcam = parts(settings, client)
+
+    app = FastAPI(
+        title="emostream", lifespan=partial(lifespan, settings, state, jobs), docs_url=None, redoc_url=None
+    )
 
     @app.exception_handler(redis.RedisError)
     async def redis_down(_: Request, exc: redis.RedisError) -> JSONResponse:
@@ -136,12 +154,18 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
         limit=limit,
     )
     mount(app, demo, settings.host, settings.port, max_file_size=settings.max_upload_bytes)
-    # outermost last: origin check, auth, body bounds, frame headers, then the routes (Gradio's too)
+    guard(app, settings, jobs.limit_text())
+    return app
+
+
+def guard(app: FastAPI, settings: UISettings, upload_text: str) -> None:
+    """The guards in front of every route, Gradio's too; outermost last: origin check, auth, body
+    bounds, frame headers, then the routes."""
     app.add_middleware(FrameGuard, max_px=settings.max_frame_px)
     app.add_middleware(
         BodyGuard,
         upload_bytes=settings.max_upload_bytes + 64 * 1024,
-        upload_text=jobs.limit_text(),
+        upload_text=upload_text,
         timeout_s=settings.body_timeout_s,
     )
     if settings.ui_password or settings.api_token:
@@ -149,4 +173,3 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
             BasicAuth, user=settings.ui_user, password=settings.ui_password, token=settings.api_token
         )
     app.add_middleware(SameOrigin, allowed_origins=settings.allowed_origins(), token=settings.api_token)
-    return app

@@ -57,6 +57,9 @@ class BodyGuard:
         return self.timeout_s + received / self.min_bytes_per_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Long because: one ASGI state machine (headers, then body chunks against the byte and time bounds,
+        then the answer); its states share the locals of one request.
+        """
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

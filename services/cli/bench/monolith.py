@@ -108,7 +108,10 @@ def monolith_live(
     device: str = "cpu",
 ) -> LiveRun:
     """Cameras as reader threads that keep each camera's newest frame at ``fps``; the loop takes the
-    newest unprocessed frame of each camera in turn."""
+    newest unprocessed frame of each camera in turn.
+
+    Long because: the reader threads and the loop share the newest-frame slots and the counters of one run.
+    """
     loop = Monolith(model, device)
     latest: dict[str, tuple[int, float, np.ndarray]] = {}
     stop = threading.Event()
