@@ -10,6 +10,7 @@ Every message carries the identity triple ``camera_id``, ``seq`` (monotonic per 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Literal
 
 import msgspec
@@ -83,12 +84,7 @@ class Tracks(Header, frozen=True, kw_only=True):
 
     def label_counts(self) -> dict[str, int]:
         """Faces per shown label in this frame, from ``counts`` or (identity mode ``tracks``) the tracks."""
-        if self.counts:
-            return dict(self.counts)
-        out: dict[str, int] = {}
-        for t in self.tracks:
-            out[t.label] = out.get(t.label, 0) + 1
-        return out
+        return dict(self.counts) if self.counts else dict(Counter(t.label for t in self.tracks))
 
 
 class Skip(Header, frozen=True, kw_only=True):

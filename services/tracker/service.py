@@ -211,9 +211,7 @@ class TrackerHandler:
         ``aggregate`` identity mode only the faces per shown label (no id, box or timeline)."""
         boxes = tuple(f.box_xyxy for f in msg.faces)
         if self.settings.identity == "aggregate":
-            counts: dict[str, int] = {}
-            for v in views:
-                counts[v.label] = counts.get(v.label, 0) + 1
+            counts = dict(Counter(v.label for v in views))
             return Tracks(**carried(msg), tracks=(), face_boxes=boxes, counts=counts)
         self._timeline(msg.camera_id).record(msg.seq, msg.captured_ms, views)
         return Tracks(**carried(msg), tracks=tuple(track_of(v) for v in views), face_boxes=boxes)

@@ -149,7 +149,7 @@ def create_app(settings: UISettings, client: redis.Redis | None = None) -> FastA
         webcam,
         settings.push_hz,
         event_log,
-        policy=settings.source_policy(),
+        policy=app.state.ui.policy,
         sealer=settings.sealer(),
         limit=limit,
     )
