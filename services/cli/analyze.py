@@ -24,11 +24,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import msgspec
-
 from services.cli.stack import PIPELINE, Interrupted, file_job_replicas, interruptible, model_env, stack
 from services.common.connect import connect
-from services.common.job_store import JobRecord, JobStore, JobSummary
+from services.common.job_store import JobRecord, JobStore, read_summary
 from services.common.jobs import JobError, cleanup, fail, run_job, write_failed_summary
 from services.common.settings import Privacy
 from services.common.sources import VIDEO_SUFFIXES
@@ -156,7 +154,7 @@ def report(jobs: list[JobRecord], errors: dict[str, str]) -> int:
                 + (f" ({job.filename})" if len(jobs) > 1 else "")
             )
             continue
-        summary = msgspec.json.decode((Path(job.out) / "summary.json").read_bytes(), type=JobSummary)
+        summary = read_summary((Path(job.out) / "summary.json").read_bytes())
         print(
             f"emostream analyze: {summary.frames} frames in {summary.processing_s:.1f} s "
             f"({summary.processing_fps} fps), {len(summary.tracks)} tracks -> {job.out}"

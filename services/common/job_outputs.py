@@ -158,8 +158,8 @@ def write_outputs(
             TrackSummary(
                 track_id=tid,
                 frames=sum(labels.values()),
-                first_frame=first_last[tid][0],
-                last_frame=first_last[tid][1],
+                first_seq=first_last[tid][0],
+                last_seq=first_last[tid][1],
                 dominant_emotion=labels.most_common(1)[0][0],
                 mean_probs={k: round(v / sum(labels.values()), 4) for k, v in probs_sum[tid].items()},
             )

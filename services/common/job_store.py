@@ -36,13 +36,15 @@ FILES = {
 
 
 class TrackSummary(msgspec.Struct, frozen=True, kw_only=True):
-    """One track of a finished job: its frames, first and last frame, most frequent shown label and
-    mean smoothed probabilities (rounded to 4 decimals)."""
+    """One track of a finished job: its frames, first and last frame (``seq``, the video's frame index,
+    spelt as in the timeline), most frequent shown label and mean smoothed probabilities (rounded to 4
+    decimals). Summaries written before were spelt ``first_frame``/``last_frame``; :func:`read_summary`
+    reads both."""
 
     track_id: int
     frames: int
-    first_frame: int
-    last_frame: int
+    first_seq: int
+    last_seq: int
     dominant_emotion: str
     mean_probs: dict[str, float]
 
@@ -170,13 +172,30 @@ class JobRecord:
         )
 
 
+#: a summary's old spellings and the one each became
+_OLD_TRACK_FIELDS = {"first_frame": "first_seq", "last_frame": "last_seq"}
+
+
+def read_summary(raw: bytes | str) -> JobSummary:
+    """A ``summary.json`` (or a record's ``summary``), also one written with the old field names.
+
+    Raises ``msgspec.ValidationError`` (a ValueError) or ``msgspec.DecodeError`` when malformed."""
+    doc = msgspec.json.decode(raw)
+    if isinstance(doc, dict) and isinstance(doc.get("tracks"), list):
+        doc["tracks"] = [
+            {_OLD_TRACK_FIELDS.get(k, k): v for k, v in t.items()} if isinstance(t, dict) else t
+            for t in doc["tracks"]
+        ]
+    return msgspec.convert(doc, JobSummary)
+
+
 def _summary_of(raw: str) -> JobSummary | None:
     """The stored summary; None for ``{}`` (not done yet) or a malformed one (logged)."""
     if raw.strip() in ("", "{}"):
         return None
     try:
-        return msgspec.json.decode(raw, type=JobSummary)
-    except msgspec.ValidationError as exc:
+        return read_summary(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         log.warning("malformed job summary error=%r", str(exc))
         return None
 

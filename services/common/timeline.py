@@ -7,7 +7,11 @@ changes (frames where the track is not seen do not split it). The same structs c
   (:class:`Timeline`: ``{"camera_id", "version": 1, "tracks": [TrackSegments]}``; kept and bounded by
   ``services.tracker.timeline.CameraTimeline``), and
 - a file job's ``timeline.json``: a JSON list of :class:`TrackSegments` (:func:`video_timeline`), whose
-  segments also carry the video's frame index and time (``start_frame`` .. ``end_s``).
+  segments also carry the video's time (``start_s``, ``end_s``).
+
+Each field has one spelling: a frame is its ``seq`` (for a video file that is its frame index, from 0),
+so ``start_seq``/``end_seq`` serve both. Files written before that also carried ``start_frame`` and
+``end_frame`` (the same numbers); :func:`read_tracks` still reads them and ignores the copies.
 
 Both are built by :class:`TimelineBuilder` from the published tracks, frame by frame, and read back with
 :func:`read_tracks` (any of the two documents' ``tracks``) or :func:`read_timeline`.
@@ -31,9 +35,9 @@ VERSION = 1
 class Segment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One run of a track's shown label. Frame ranges are inclusive; probabilities rounded to 4 decimals.
 
-    ``start_frame`` .. ``end_s`` are set for a video file only (its frame index, which is the frame's
-    ``seq``, and that frame's time in the video, ``seq / fps``); a live camera has no video time and its
-    segments leave them out.
+    ``start_s``, ``end_s`` are set for a video file only (the time in the video of the frames
+    ``start_seq`` and ``end_seq``, which are their frame indexes: ``seq / fps``); a live camera has no
+    video time and its segments leave them out.
     """
 
     label: str  # the shown (hysteresis) label
@@ -43,8 +47,6 @@ class Segment(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     end_ms: int
     frames: int  # frames of the run in which the track was seen
     mean_probs: dict[str, float]  # mean smoothed probabilities over those frames
-    start_frame: int | None = None
-    end_frame: int | None = None
     start_s: float | None = None
     end_s: float | None = None
 
@@ -109,8 +111,6 @@ class _Run:
             end_ms=self.end_ms,
             frames=self.frames,
             mean_probs={k: round(v / n, 4) for k, v in self.probs_sum.items()},
-            start_frame=self.start_seq if fps else None,
-            end_frame=self.end_seq if fps else None,
             start_s=round(self.start_seq / fps, 3) if fps else None,
             end_s=round(self.end_seq / fps, 3) if fps else None,
         )
@@ -204,7 +204,8 @@ def encode_tracks(tracks: Iterable[TrackSegments]) -> bytes:
 
 
 def read_tracks(data: bytes | str) -> list[TrackSegments]:
-    """The tracks of ``timeline.json`` (or of any JSON list of :class:`TrackSegments`).
+    """The tracks of ``timeline.json`` (or of any JSON list of :class:`TrackSegments`); an older file's
+    ``start_frame``/``end_frame`` copies of ``start_seq``/``end_seq`` are ignored.
 
     Raises ``msgspec.ValidationError`` (a ValueError) or ``msgspec.DecodeError`` when malformed."""
     return msgspec.json.decode(data, type=list[TrackSegments])

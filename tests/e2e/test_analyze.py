@@ -109,14 +109,14 @@ def test_analyze_single_face_writes_three_outputs(
     assert [t["track_id"] for t in timeline] == [1]
     segments = timeline[0]["segments"]
     # the segments tile the track's frames in order, and each one is the CSV's shown label over its span
-    assert segments[0]["start_frame"] == 0 and segments[-1]["end_frame"] == frames_in - 1
+    assert segments[0]["start_seq"] == 0 and segments[-1]["end_seq"] == frames_in - 1
     for before, after in zip(segments, segments[1:], strict=False):
-        assert after["start_frame"] == before["end_frame"] + 1 and after["label"] != before["label"]
+        assert after["start_seq"] == before["end_seq"] + 1 and after["label"] != before["label"]
     shown = {int(r["frame"]): r["label"] for r in rows}
     for seg in segments:
-        assert {shown[f] for f in range(seg["start_frame"], seg["end_frame"] + 1)} == {seg["label"]}
-        assert seg["start_s"] == pytest.approx(seg["start_frame"] / 30.0, abs=0.002)
-        assert seg["end_s"] == pytest.approx(seg["end_frame"] / 30.0, abs=0.002)
+        assert {shown[f] for f in range(seg["start_seq"], seg["end_seq"] + 1)} == {seg["label"]}
+        assert seg["start_s"] == pytest.approx(seg["start_seq"] / 30.0, abs=0.002)
+        assert seg["end_s"] == pytest.approx(seg["end_seq"] / 30.0, abs=0.002)
 
 
 def test_analyze_follows_a_moving_face_in_an_unseen_clip(

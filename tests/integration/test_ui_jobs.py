@@ -132,7 +132,7 @@ def test_upload_runs_a_lossless_job_with_all_outputs(
         assert {r["label"] for r in rows} == {"happy"}
         timeline = api.get(body["files"]["timeline.json"]).json()
         assert [t["track_id"] for t in timeline] == [1]
-        assert timeline[0]["segments"][-1]["end_frame"] == SINGLE_FACE_FRAMES - 1
+        assert timeline[0]["segments"][-1]["end_seq"] == SINGLE_FACE_FRAMES - 1
         png = api.get(body["files"]["timeline.png"])
         assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
         summary = api.get(body["files"]["summary.json"]).json()

@@ -132,8 +132,6 @@ def test_timeline_json_of_a_file_job() -> None:
             "end_ms": 1000 + 40 * end,
             "frames": frames,
             "mean_probs": {label: 1.0},
-            "start_frame": start,
-            "end_frame": end,
             "start_s": start / 10,
             "end_s": end / 10,
         }
