@@ -15,7 +15,6 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +26,7 @@ import redis
 from services.common import keys, registry
 from services.ingest.service import Ingest
 from services.ingest.settings import IngestSettings
+from tests.support.http import HttpServer, QuietHandler
 from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.integration
@@ -56,16 +56,13 @@ class MjpegCamera:
     def __init__(self, port: int) -> None:
         self.port = port
         self.uri = f"http://127.0.0.1:{port}/video.mjpg"
-        self.server: ThreadingHTTPServer | None = None
+        self.server: HttpServer | None = None
         self.alive = threading.Event()
 
     def start(self) -> None:
         camera = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 -- the http.server hook
                 self.send_response(200)
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
@@ -88,18 +85,13 @@ class MjpegCamera:
                     i += 1
                     time.sleep(0.1)
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.server.daemon_threads = True
         self.alive.set()
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = HttpServer(Handler, port=self.port).start()
 
     def stop(self) -> None:
         self.alive.clear()  # open streams end: the client sees the connection close
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+            self.server.stop()
 
 
 def rtsp_server_missing() -> str:

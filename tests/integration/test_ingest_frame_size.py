@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -18,6 +17,7 @@ import pytest
 from services.common.source_policy import SourcePolicy
 from services.common.sources import SourceError, SourceSpec
 from services.ingest.source import FrameSource
+from tests.support.http import HttpServer, QuietHandler
 from tests.support.image_bombs import jpeg
 from tests.support.videos import write_video
 
@@ -42,10 +42,7 @@ def mjpeg_server() -> Iterator[str]:
     alive = threading.Event()
     alive.set()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: object) -> None:
-            pass
-
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 -- the http.server hook
             frame = frames.get(self.path)
             if frame is None:
@@ -62,13 +59,9 @@ def mjpeg_server() -> Iterator[str]:
                     return
                 time.sleep(0.05)
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    alive.clear()
-    httpd.shutdown()
-    httpd.server_close()
+    with HttpServer(Handler) as server:
+        yield server.url
+        alive.clear()
 
 
 def first_frame_shape(spec: SourceSpec, policy: SourcePolicy | None, max_px: int) -> tuple[int, ...]:

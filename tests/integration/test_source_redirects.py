@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -26,6 +25,7 @@ from services.common.source_policy import SourcePolicy, SourceRefused
 from services.common.sources import SourceError, SourceSpec
 from services.ingest.source import FrameSource
 from tests.support.cameras import cameras, frames_flow, settle
+from tests.support.http import HttpServer, QuietHandler
 from tests.support.ui import run_ingest
 
 pytestmark = pytest.mark.integration
@@ -52,12 +52,12 @@ class Server:
     hits: list[str] = field(default_factory=list)
     hosts: list[str] = field(default_factory=list)  # Host headers of /cam.mjpg requests
     alive: threading.Event = field(default_factory=threading.Event)
-    httpd: ThreadingHTTPServer | None = None
+    httpd: HttpServer | None = None
 
     @property
     def url(self) -> str:
         assert self.httpd is not None
-        return f"http://{self.address}:{self.httpd.server_address[1]}"
+        return self.httpd.url
 
     def routes(self) -> dict[str, tuple[int, dict[str, str], bytes]]:
         playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
@@ -77,13 +77,10 @@ class Server:
             "/inside.m3u8": (200, hls, f"{playlist}#EXTINF:2,\nseg0.ts\n#EXT-X-ENDLIST\n".encode()),
         }
 
-    def start(self) -> None:
+    def start(self, tls: ssl.SSLContext | None = None) -> None:
         server, frames = self, jpegs()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 -- the http.server hook
                 server.hits.append(self.path)
                 if self.path == "/cam.mjpg":
@@ -124,16 +121,13 @@ class Server:
                     i += 1
                     time.sleep(0.05)
 
-        self.httpd = ThreadingHTTPServer((self.address, 0), Handler)
-        self.httpd.daemon_threads = True
         self.alive.set()
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd = HttpServer(Handler, self.address, tls=tls).start()
 
     def stop(self) -> None:
         self.alive.clear()
         if self.httpd is not None:
-            self.httpd.shutdown()
-            self.httpd.server_close()
+            self.httpd.stop()
 
 
 @pytest.fixture(scope="module")
@@ -255,10 +249,9 @@ def test_https_goes_to_the_checked_address_with_the_name_as_sni(tmp_path: Path) 
     context = self_signed(tmp_path, "cam.test")
     context.sni_callback = lambda _sock, name, _ctx: names.append(name)
     camera = Server("127.0.0.1")
-    camera.start()
+    camera.start(tls=context)
     assert camera.httpd is not None
-    camera.httpd.socket = context.wrap_socket(camera.httpd.socket, server_side=True)
-    port = camera.httpd.server_address[1]
+    port = camera.httpd.port
     try:
         source = FrameSource(
             SourceSpec("url", f"https://cam.test:{port}/cam.mjpg"), POLICY, lambda _h: ["127.0.0.1"]

@@ -7,9 +7,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from services.common import codec, keys
 from services.common.schema import Event
 from services.events.deliver import signature
-from tests.support.wait import free_port
+from tests.support.http import HttpServer, QuietHandler
 
 SECRET = "s3cret"
 
@@ -35,7 +33,7 @@ class Receiver:
         self.fail_first, self.status = fail_first, status
         receiver = self
 
-        class Handle(BaseHTTPRequestHandler):
+        class Handle(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 event_id = self.headers["X-Emostream-Id"]
@@ -52,15 +50,11 @@ class Receiver:
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handle)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = HttpServer(Handle).start()
+        self.url = f"{self.server.url}/hook"
 
     def close(self) -> None:
-        self.server.shutdown()
+        self.server.stop()
 
 
 class Subscriber:
