@@ -1,0 +1,297 @@
+"""Several "hosts" on one machine: Linux network namespaces joined by a bridge, each with its own address.
+
+Each :class:`Host` is a namespace ``es<pid>-<name>`` whose ``eth0`` (one end of a veth pair) sits on the
+bridge ``es<pid>br`` with address ``198.19.<net>.<n>/24`` (the benchmarking range, RFC 2544: nothing real
+is there; no default route leads out). The bridge itself has ``.254``, so the test process (in the root
+namespace) reaches every host, as an operator's machine would. A host can be
+
+- partitioned (:meth:`Host.partition`: its link goes down, so packets vanish both ways: no reset, no
+  refusal, exactly what a pulled cable or a dead switch port does) and healed (:meth:`Host.heal`);
+- slowed (:meth:`Host.netem`: ``tc netem`` delay, jitter and loss on what the host sends).
+
+Everything is named after this process's pid and removed by name in :meth:`Hosts.close`, which also
+kills what still runs in the namespaces; names of a process that is gone (a test run killed by SIGKILL)
+are removed by the next :class:`Hosts`. Nothing else on the machine is touched.
+
+It needs root and ``ip``/``tc`` (iproute2). :func:`require_hosts` skips a test with the reason where they
+are missing, or fails it when ``EMOSTREAM_REQUIRE_NETNS=1`` (``.ci/run`` sets it on a machine that can run
+them), so these tests cannot stop running unnoticed; :func:`require_netem` does the same for ``tc netem``
+(``EMOSTREAM_REQUIRE_NETEM``), which some kernels lack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+REQUIRE_ENV = "EMOSTREAM_REQUIRE_NETNS"
+NETEM_ENV = "EMOSTREAM_REQUIRE_NETEM"
+_NAME = re.compile(r"^es(\d+)(?:-|br$|v\d+$)")
+
+
+def missing() -> str:
+    """Why namespaces cannot be made here ("" when they can)."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    for tool in ("ip", "tc"):
+        if shutil.which(tool) is None:
+            return f"`{tool}` (iproute2) is not installed"
+    probe = f"es{os.getpid()}-probe"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"`ip netns add` failed: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return ""
+
+
+def netem_missing() -> str:
+    """Why ``tc netem`` cannot slow a link here ("" when it can): some kernels are built without it."""
+    if reason := missing():
+        return reason
+    probe = f"es{os.getpid()}-probe"
+    subprocess.run(["ip", "netns", "add", probe], capture_output=True)
+    try:
+        done = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                probe,
+                "tc",
+                "qdisc",
+                "add",
+                "dev",
+                "lo",
+                "root",
+                "netem",
+                "delay",
+                "1ms",
+            ],
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return "" if done.returncode == 0 else f"tc netem is not available here: {done.stderr.strip()}"
+
+
+def _skip_or_fail(reason: str, env: str) -> None:
+    if not reason:
+        return
+    if os.environ.get(env) == "1":
+        pytest.fail(f"{env}=1 but {reason}")
+    pytest.skip(reason)
+
+
+def require_hosts() -> None:
+    """Skip (or, with ``EMOSTREAM_REQUIRE_NETNS=1``, fail) the calling test where hosts cannot be made."""
+    _skip_or_fail(missing(), REQUIRE_ENV)
+
+
+def require_netem() -> None:
+    """As :func:`require_hosts`, for ``tc netem`` too (``EMOSTREAM_REQUIRE_NETEM=1`` makes it a failure)."""
+    _skip_or_fail(netem_missing(), NETEM_ENV)
+
+
+def _ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["ip", *(["netns", "exec", ns, "ip"] if ns else []), *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {done.stderr.strip()}")
+    return done
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_namespace(ns: str) -> None:
+    """SIGKILL every process still inside ``ns``."""
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout.split()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def sweep_stale() -> list[str]:
+    """Remove the namespaces and links of earlier test processes that are gone; the names removed."""
+    removed: list[str] = []
+    namespaces = [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()]
+    links = [line.split()[0].split("@")[0] for line in _ip("-br", "link").stdout.splitlines() if line]
+    for name in namespaces + links:
+        m = _NAME.match(name)
+        if not m or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        if name in namespaces:
+            _kill_namespace(name)
+            _ip("netns", "del", name, check=False)
+        else:
+            _ip("link", "del", name, check=False)
+        removed.append(name)
+    return removed
+
+
+class Host:
+    """One namespace on the bridge: ``address`` is how the others (and the test) reach it."""
+
+    def __init__(self, hosts: Hosts, index: int, name: str) -> None:
+        self.name = name
+        self.ns = f"{hosts.tag}-{name}"
+        self.veth = f"{hosts.tag}v{index}"  # the bridge's end, in the root namespace
+        self.address = f"{hosts.prefix}.{index + 1}"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.partitioned = False
+
+    def run(
+        self, args: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start ``args`` inside this host (its network is the namespace's; files and users are shared)."""
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 -- the child writes to it while it runs
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        self.procs.append(proc)
+        return proc
+
+    def exec(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run a command inside this host to the end; its result."""
+        return subprocess.run(
+            ["ip", "netns", "exec", self.ns, *args], capture_output=True, text=True, timeout=timeout
+        )
+
+    def partition(self) -> None:
+        """Cut this host off from every other (and from the test): its link goes down."""
+        _ip("link", "set", self.veth, "down")
+        self.partitioned = True
+
+    def heal(self, timeout_s: float = 10) -> None:
+        """Bring the link back; returns once the bridge forwards on it again."""
+        _ip("link", "set", self.veth, "up")
+        deadline = time.monotonic() + timeout_s
+        while (
+            "state forwarding"
+            not in subprocess.run(
+                ["bridge", "link", "show", "dev", self.veth], capture_output=True, text=True
+            ).stdout
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.veth} not forwarding {timeout_s} s after the heal")
+            time.sleep(0.05)
+        self.partitioned = False
+
+    def netem(self, delay_ms: float = 0, jitter_ms: float = 0, loss_pct: float = 0) -> None:
+        """Delay (and jitter) and lose what this host sends, as ``tc netem`` on its ``eth0``; all zero
+        removes it."""
+        if not (delay_ms or jitter_ms or loss_pct):
+            subprocess.run(
+                ["ip", "netns", "exec", self.ns, "tc", "qdisc", "del", "dev", "eth0", "root"],
+                capture_output=True,
+            )
+            return
+        spec = ["delay", f"{delay_ms}ms", *([f"{jitter_ms}ms"] if jitter_ms else []), "loss", f"{loss_pct}%"]
+        done = self.exec("tc", "qdisc", "replace", "dev", "eth0", "root", "netem", *spec)
+        if done.returncode != 0:
+            raise RuntimeError(f"tc netem on {self.ns}: {done.stderr.strip()}")
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """SIGTERM what :meth:`run` started here, SIGKILL what is left after ``timeout_s``."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        for proc in self.procs:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        self.procs = []
+
+
+class Hosts:
+    """``names`` as hosts on one bridge (see the module docstring); a context manager that cleans up."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        if len(names) > 200:
+            raise ValueError("at most 200 hosts")
+        self.tag = f"es{os.getpid()}"
+        self.bridge = f"{self.tag}br"
+        self.prefix = f"198.19.{os.getpid() % 250}"  # the benchmarking range (RFC 2544), never a real network
+        self.hosts: dict[str, Host] = {}
+        sweep_stale()
+        try:
+            _ip("link", "add", self.bridge, "type", "bridge")
+            _ip("addr", "add", f"{self.prefix}.254/24", "dev", self.bridge)
+            _ip("link", "set", self.bridge, "up")
+            for i, name in enumerate(names):
+                self._add(i, name)
+        except BaseException:
+            self.close()
+            raise
+
+    def _add(self, index: int, name: str) -> None:
+        host = self.hosts[name] = Host(self, index, name)
+        _ip("netns", "add", host.ns)
+        _ip("link", "add", host.veth, "type", "veth", "peer", "name", f"{host.veth}p")
+        _ip("link", "set", f"{host.veth}p", "netns", host.ns)
+        _ip("link", "set", f"{host.veth}p", "name", "eth0", ns=host.ns)
+        _ip("addr", "add", f"{host.address}/24", "dev", "eth0", ns=host.ns)
+        _ip("link", "set", "eth0", "up", ns=host.ns)
+        _ip("link", "set", "lo", "up", ns=host.ns)
+        _ip("link", "set", host.veth, "master", self.bridge)
+        _ip("link", "set", host.veth, "up")
+
+    def __getitem__(self, name: str) -> Host:
+        return self.hosts[name]
+
+    def __enter__(self) -> Hosts:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def names(self) -> list[str]:
+        """The namespaces and links of this object that exist now."""
+        namespaces = {line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()}
+        links = {line.split()[0].split("@")[0] for line in _ip("-br", "link").stdout.splitlines() if line}
+        return sorted(
+            n
+            for n in namespaces | links
+            if n.startswith(f"{self.tag}-") or n == self.bridge or re.match(rf"^{self.tag}v\d+$", n)
+        )
+
+    def close(self) -> None:
+        """Stop every host's processes, then delete the namespaces, veths and bridge, by name."""
+        for host in self.hosts.values():
+            with contextlib.suppress(Exception):
+                host.stop(timeout_s=5)
+            _kill_namespace(host.ns)
+            _ip("link", "del", host.veth, check=False)  # its peer goes with it
+            _ip("netns", "del", host.ns, check=False)
+        _ip("link", "del", self.bridge, check=False)
+
+
+def tcp_connect_s(address: str, port: int, timeout_s: float = 3.0) -> float | None:
+    """Seconds a TCP connect to ``address:port`` took from here, or None when it failed."""
+    started = time.monotonic()
+    try:
+        with socket.create_connection((address, port), timeout=timeout_s):
+            return time.monotonic() - started
+    except OSError:
+        return None
