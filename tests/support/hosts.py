@@ -129,11 +129,17 @@ def _kill_namespace(ns: str) -> None:
             os.kill(int(pid), signal.SIGKILL)
 
 
+def _existing() -> tuple[list[str], list[str]]:
+    """The names of the machine's network namespaces and of its links (root namespace), now."""
+    namespaces = [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()]
+    links = [line.split()[0].split("@")[0] for line in _ip("-br", "link").stdout.splitlines() if line]
+    return namespaces, links
+
+
 def sweep_stale() -> list[str]:
     """Remove the namespaces and links of earlier test processes that are gone; the names removed."""
     removed: list[str] = []
-    namespaces = [line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()]
-    links = [line.split()[0].split("@")[0] for line in _ip("-br", "link").stdout.splitlines() if line]
+    namespaces, links = _existing()
     for name in namespaces + links:
         m = _NAME.match(name)
         if not m or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
@@ -156,16 +162,19 @@ class Host:
         self.veth = f"{hosts.tag}v{index}"  # the bridge's end, in the root namespace
         self.address = f"{hosts.prefix}.{index + 1}"
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.partitioned = False
 
     def run(
         self, args: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None
     ) -> subprocess.Popen[bytes]:
         """Start ``args`` inside this host (its network is the namespace's; files and users are shared)."""
-        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 -- the child writes to it while it runs
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, *args], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 -- closed once the child has it
+        try:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        finally:
+            if log:
+                out.close()  # type: ignore[union-attr]
         self.procs.append(proc)
         return proc
 
@@ -178,7 +187,6 @@ class Host:
     def partition(self) -> None:
         """Cut this host off from every other (and from the test): its link goes down."""
         _ip("link", "set", self.veth, "down")
-        self.partitioned = True
 
     def heal(self, timeout_s: float = 10) -> None:
         """Bring the link back; returns once the bridge forwards on it again."""
@@ -193,16 +201,12 @@ class Host:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.veth} not forwarding {timeout_s} s after the heal")
             time.sleep(0.05)
-        self.partitioned = False
 
     def netem(self, delay_ms: float = 0, jitter_ms: float = 0, loss_pct: float = 0) -> None:
         """Delay (and jitter) and lose what this host sends, as ``tc netem`` on its ``eth0``; all zero
         removes it."""
         if not (delay_ms or jitter_ms or loss_pct):
-            subprocess.run(
-                ["ip", "netns", "exec", self.ns, "tc", "qdisc", "del", "dev", "eth0", "root"],
-                capture_output=True,
-            )
+            self.exec("tc", "qdisc", "del", "dev", "eth0", "root")  # fails harmlessly when none is set
             return
         spec = ["delay", f"{delay_ms}ms", *([f"{jitter_ms}ms"] if jitter_ms else []), "loss", f"{loss_pct}%"]
         done = self.exec("tc", "qdisc", "replace", "dev", "eth0", "root", "netem", *spec)
@@ -268,11 +272,10 @@ class Hosts:
 
     def names(self) -> list[str]:
         """The namespaces and links of this object that exist now."""
-        namespaces = {line.split()[0] for line in _ip("netns", "list").stdout.splitlines() if line.strip()}
-        links = {line.split()[0].split("@")[0] for line in _ip("-br", "link").stdout.splitlines() if line}
+        namespaces, links = _existing()
         return sorted(
             n
-            for n in namespaces | links
+            for n in {*namespaces, *links}
             if n.startswith(f"{self.tag}-") or n == self.bridge or re.match(rf"^{self.tag}v\d+$", n)
         )
 

@@ -20,8 +20,8 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 class HttpServer:
     """``handler`` served on ``host:port`` (0: a free port) from a daemon thread; restartable on the
-    same port (a camera that goes away and comes back). With ``tls`` (a server-side context) it speaks
-    HTTPS."""
+    same port (a camera that goes away and comes back: ``HTTPServer`` sets SO_REUSEADDR). With ``tls``
+    (a server-side context) it speaks HTTPS."""
 
     def __init__(
         self,
@@ -39,7 +39,6 @@ class HttpServer:
         return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> HttpServer:
-        ThreadingHTTPServer.allow_reuse_address = True  # a restart takes the same port at once
         self.httpd = ThreadingHTTPServer((self.host, self.port), self.handler)
         self.httpd.daemon_threads = True  # a streaming handler does not hold up the shutdown
         self.port = self.httpd.server_address[1]
