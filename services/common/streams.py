@@ -212,6 +212,27 @@ class StreamClient:
                     again.append(entry)
         return again, dead
 
+    def held(self, entries: Sequence[Entry]) -> set[tuple[str, str]]:
+        """The ``(stream, entry_id)`` of ``entries`` still pending for this consumer, in one round trip.
+
+        An entry this consumer read is no longer its own once another replica claimed it (this one was
+        cut off from Redis, or stalled, past ``claim_idle_ms``) or acked it."""
+        pipe = self.redis.pipeline(transaction=False)
+        for entry in entries:
+            pipe.xpending_range(
+                entry.stream,
+                self.group,
+                min=entry.entry_id,
+                max=entry.entry_id,
+                count=1,
+                consumername=self.consumer,
+            )
+        return {
+            (entry.stream, entry.entry_id)
+            for entry, pending in zip(entries, pipe.execute(), strict=True)
+            if pending
+        }
+
     def to_entry(self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
         eid = _text(entry_id)
         try:

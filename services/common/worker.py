@@ -107,9 +107,39 @@ class Worker(Service):
                 self.commit_shard(part)
 
     def commit_shard(self, batch: Batch) -> None:
-        """Write one shard's part of a batch in one MULTI, then count it."""
+        """Write one shard's part of a batch in one MULTI, then count it, fenced: what answers an entry
+        this replica no longer holds (another one claimed it while this one was cut off) is dropped
+        (:meth:`fence`)."""
+        batch = self.fence(batch)
         self.streams.commit(batch)
         self.account(batch)
+
+    def fence(self, batch: Batch) -> Batch:
+        """``batch`` less the acks, dead letters and outputs of entries that are no longer this consumer's
+        pending entries: their new owner answers them, so these late results would be duplicates.
+        Counted in ``fenced``. Outputs are matched to their input by camera and seq (one output per input,
+        as :func:`map_stage` makes them). Between this check and the MULTI an entry can still be claimed
+        (it would have to have been idle ``claim_idle_ms`` by then); the tracker drops such a repeat seq."""
+        entries = [*batch.acks, *(e for e, _ in batch.dead)]
+        if not entries:
+            return batch
+        held = self.streams.held(entries)
+        lost = [e for e in entries if (e.stream, e.entry_id) not in held]
+        if not lost:
+            return batch
+        gone = {(e.message.camera_id, e.message.seq) for e in lost if e.message is not None}
+        ids = {(e.stream, e.entry_id) for e in lost}
+        log.warning("fenced late results entries=%d (claimed by another replica)", len(lost))
+        self.counts["fenced"] += len(lost)
+        metrics.MESSAGES.labels(self.service, "fenced").inc(len(lost))
+        return Batch(
+            outputs=[(s, m) for s, m in batch.outputs if (m.camera_id, m.seq) not in gone],
+            acks=[e for e in batch.acks if (e.stream, e.entry_id) not in ids],
+            dead=[(e, r) for e, r in batch.dead if (e.stream, e.entry_id) not in ids],
+            delete_keys=batch.delete_keys,
+            writes=batch.writes,
+            series=batch.series,
+        )
 
     # -- the lifecycle hooks ---------------------------------------------------------------------------------
     def step(self) -> bool:

@@ -336,3 +336,43 @@ def test_burst_mode_returns_when_nothing_is_left(redis_url: str, redis_client: r
         worker.redis.close()
     assert [m.seq for m in outputs(redis_client, "job1")] == [0, 1, 2, 3, 4]
     assert pending(redis_client, "job1") == 0
+
+
+def test_late_results_of_a_replica_whose_entries_were_claimed_are_fenced(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Replica ``a`` reads five frames, then stalls (cut off from Redis) past ``claim_idle_ms``; replica
+    ``b`` claims and answers them. When ``a`` comes back with its results, they are dropped: each frame
+    is answered once, by ``b``, and nothing is left pending."""
+    registry.add(redis_client, "cam1", "/videos/a.mp4", mode="file")
+    for seq in range(5):
+        put(redis_client, frame("cam1", seq))
+
+    def replica(name: str) -> Worker:
+        settings = CommonSettings(redis_url=redis_url, instance=name, max_wait_ms=20, claim_idle_ms=100)
+        return Worker("detector", settings, MapHandler(), "frames", "detector")
+
+    a, b = replica("replica-a"), replica("replica-b")
+    try:
+        a._refresh_cameras()
+        read = a.streams.read(a.input_streams(), 8, 20)
+        assert [e.message.seq for e in read if e.message] == [0, 1, 2, 3, 4]
+        time.sleep(0.3)  # a's entries idle past claim_idle_ms
+        b.step()  # finds the camera and joins the group (nothing new to read)
+        time.sleep(0.1)  # past its next claim time (claim_idle_ms / 2)
+        b.step()  # claims a's entries and answers them
+        assert b.counts["reclaimed"] == 5
+        assert [m.seq for m in outputs(redis_client, "cam1")] == [0, 1, 2, 3, 4]
+        a.process(read)  # a's late answers
+        assert a.counts["fenced"] == 5 and a.counts["out"] == 0
+        assert [m.seq for m in outputs(redis_client, "cam1")] == [0, 1, 2, 3, 4], "a late duplicate"
+        assert pending(redis_client, "cam1") == 0
+        # a replica that still holds its entries is not fenced
+        put(redis_client, frame("cam1", 5))
+        mine = a.streams.read(a.input_streams(), 8, 20)
+        a.process(mine)
+        assert a.counts["fenced"] == 5 and a.counts["out"] == 1
+        assert [m.seq for m in outputs(redis_client, "cam1")] == [0, 1, 2, 3, 4, 5]
+    finally:
+        a.redis.close()
+        b.redis.close()
