@@ -48,12 +48,20 @@ def clip(sample_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return chaos_clip(sample_media, tmp_path_factory.mktemp("chaos"))
 
 
-@pytest.fixture()
-def own_stack() -> Iterator[Stack]:
-    """The pipeline on a stack of its own: embedded Redis (password, AOF), supervised children."""
+@pytest.fixture(scope="module")
+def chaos_stack() -> Iterator[Stack]:
+    """The pipeline on a stack of its own, shared by the module: embedded Redis (password, AOF),
+    supervised children. Each job has its own id and output, so the runs do not see each other."""
     with stack(PIPELINE, redis_url="") as running:
         running.wait_healthy(180)
         yield running
+
+
+@pytest.fixture()
+def own_stack(chaos_stack: Stack) -> Stack:
+    """The module's stack, healthy again after whatever the test before it killed."""
+    chaos_stack.wait_healthy(180)
+    return chaos_stack
 
 
 def rows_of(out: Path) -> list[tuple[int, int, str]]:
@@ -92,10 +100,10 @@ def sigkill(running: Stack, service: str, log: list[str]) -> Callable[[], None]:
 
 
 @pytest.fixture(scope="module")
-def undisturbed(clip: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[int, int, str]]:
-    with stack(PIPELINE, redis_url="") as running:
-        running.wait_healthy(180)
-        job = run(running, clip, tmp_path_factory.mktemp("calm") / "calm")
+def undisturbed(
+    chaos_stack: Stack, clip: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[tuple[int, int, str]]:
+    job = run(chaos_stack, clip, tmp_path_factory.mktemp("calm") / "calm")
     assert job.status == "done", job.error
     return rows_of(Path(job.out))
 

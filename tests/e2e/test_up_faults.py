@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -158,28 +159,46 @@ def upload(port: int, video: Path) -> str:
         return str(json.loads(reply.read())["id"])
 
 
-@pytest.fixture()
-def running_up(sample_media: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+@dataclass(frozen=True)
+class Up:
+    """A running ``emostream up``: its process, its UI's port and its data directory."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    data_dir: Path
+
+
+@pytest.fixture(scope="module")
+def running_up(sample_media: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """One ``emostream up`` for the module's fault tests; each test leaves it as it found it."""
+    home = tmp_path_factory.mktemp("up")
     port = free_port()
-    proc = start_up(tmp_path, port, sample_media / "single_face.mp4")
+    proc = start_up(home, port, sample_media / "single_face.mp4")
     try:
-        wait_for(
-            answered(lambda: cameras(port).get("cam1", {}).get("status") == "running"), 240, "cam1 running"
-        )
-        yield proc, port
+        yield Up(proc, port, home / "data")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        assert not wait_until_gone(proc.pid, tmp_path / "data"), "processes left behind"
+        assert not wait_until_gone(proc.pid, home / "data"), "processes left behind"
 
 
-def test_killed_redis_comes_back_with_every_camera(
-    running_up: tuple[subprocess.Popen[bytes], int], sample_media: Path, tmp_path: Path
-) -> None:
-    proc, port = running_up
+@pytest.fixture()
+def up(running_up: Up) -> Up:
+    """The module's stack, with cam1 running (again, after whatever the test before it killed)."""
+    assert running_up.proc.poll() is None, "emostream up has exited"
+    wait_for(
+        answered(lambda: cameras(running_up.port).get("cam1", {}).get("status") == "running"),
+        240,
+        "cam1 running",
+    )
+    return running_up
+
+
+def test_killed_redis_comes_back_with_every_camera(up: Up, sample_media: Path) -> None:
+    proc, port = up.proc, up.port
     added = urllib.request.Request(
         f"http://127.0.0.1:{port}/api/cameras",
         data=json.dumps({"name": "added", "uri": str(sample_media / "WolfgangLanger_Pexels.mp4")}).encode(),
@@ -192,7 +211,7 @@ def test_killed_redis_comes_back_with_every_camera(
         120,
         "added camera running",
     )
-    data_dir = tmp_path / "data" / "redis"
+    data_dir = up.data_dir / "redis"
     old_pid = redis_pid(data_dir)
     assert old_pid, f"no redis-server in {data_dir}"
     os.kill(old_pid, signal.SIGKILL)
@@ -214,12 +233,13 @@ def test_killed_redis_comes_back_with_every_camera(
         "both cameras producing frames again",
     )
     assert proc.poll() is None
+    removed = urllib.request.Request(f"http://127.0.0.1:{port}/api/cameras/added", method="DELETE")
+    with urllib.request.urlopen(removed, timeout=10) as reply:
+        assert reply.status == 204  # the module's stack goes on with cam1 alone
 
 
-def test_killed_ui_comes_back_and_the_job_finishes(
-    running_up: tuple[subprocess.Popen[bytes], int], sample_media: Path, tmp_path: Path
-) -> None:
-    proc, port = running_up
+def test_killed_ui_comes_back_and_the_job_finishes(up: Up, sample_media: Path, tmp_path: Path) -> None:
+    proc, port = up.proc, up.port
     video = chaos_clip(sample_media, tmp_path / "clip")
     job_id = upload(port, video)
     wait_for(
