@@ -35,6 +35,12 @@ _RENEW = _OWNED + "redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = _OWNED + "redis.call('del', KEYS[1]) end return 0"
 
 
+def _connection_lost(exc: redis.WatchError) -> bool:
+    """Whether ``exc`` is redis-py's word for a timeout or dropped connection while keys were watched."""
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(cause, redis.ConnectionError | redis.TimeoutError)
+
+
 class OwnedHandler(Handler, Protocol):
     """A handler with per-camera state that a lease moves between replicas."""
 
@@ -159,6 +165,16 @@ class LeasedWorker(Worker):
         )
         if not batch:
             return
+        try:
+            self._commit_watched(batch, cameras)
+        except redis.WatchError as exc:
+            # redis-py reports a timeout or a dropped connection while keys are watched as a WatchError:
+            # it is Redis that is gone (a partition), for the service loop's reconnect and backoff
+            if _connection_lost(exc):
+                raise redis.ConnectionError(f"lost Redis during a watched commit: {exc}") from exc
+            raise
+
+    def _commit_watched(self, batch: Batch, cameras: set[str]) -> None:
         lease_keys = [self.lease_key(c) for c in sorted(cameras)]
         with self.redis.pipeline(transaction=True) as pipe:
             if lease_keys:
@@ -176,7 +192,9 @@ class LeasedWorker(Worker):
             self.streams.queue(pipe, batch)
             try:
                 pipe.execute()
-            except redis.WatchError:
+            except redis.WatchError as exc:
+                if _connection_lost(exc):
+                    raise
                 # a lease changed hands between the check and EXEC: the entries stay pending for the owner
                 log.warning("lease changed during commit; dropping cameras=%s", ",".join(sorted(cameras)))
                 for camera_id in cameras:

@@ -225,3 +225,46 @@ def test_timeline_key_holds_segments(redis_url: str, redis_client: redis.Redis) 
     assert [s["label"] for s in by_id[1]["segments"]] == ["happy"]
     assert by_id[1]["segments"][0]["start_seq"] == 0
     assert redis_client.pttl(keys.timeline(cam)) > 0, "the timeline expires when nobody refreshes it"
+
+
+def test_redis_gone_during_a_watched_commit_is_a_lost_connection(
+    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py reports a timeout while keys are watched as a WatchError; the commit turns it back into a
+    ConnectionError, which the service loop retries after a reconnect (a partitioned tracker used to die
+    of it). Redis is made unresponsive with CLIENT PAUSE right after the WATCH, as a cut link would."""
+    from services.common.connect import connect
+    from services.common.streams import Batch
+
+    cam = "cam-paused"
+    registry.add(redis_client, cam, "file:///clip.mp4", mode="file")
+    settings = TrackerSettings(redis_url=redis_url, instance="g", lease_ms=10_000)
+    worker = TrackerWorker(settings, client=connect(settings, socket_timeout=0.3), stop=threading.Event())
+    try:
+        assert worker.assign([cam]) == [cam]
+        out = Tracks(
+            camera_id=cam, seq=0, captured_ms=0, mode="file", frame_key="", size_wh=(64, 48), tracks=()
+        )
+        real_pipeline = worker.redis.pipeline
+
+        def pausing_pipeline(*args: object, **kwargs: object) -> redis.client.Pipeline:
+            pipe = real_pipeline(*args, **kwargs)  # type: ignore[arg-type]
+            real_watch = pipe.watch
+
+            def watch(*names: str) -> None:
+                real_watch(*names)
+                redis_client.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+
+            pipe.watch = watch  # type: ignore[method-assign]
+            return pipe
+
+        monkeypatch.setattr(worker.redis, "pipeline", pausing_pipeline)
+        with pytest.raises(redis.ConnectionError, match="watched commit"):
+            worker.commit_shard(Batch(outputs=[(keys.stream("tracks", cam), out)]))
+        monkeypatch.undo()
+        time.sleep(1.5)  # the pause ends; the same worker commits again
+        worker.commit_shard(Batch(outputs=[(keys.stream("tracks", cam), out)]))
+        assert redis_client.xlen(keys.stream("tracks", cam)) == 1
+    finally:
+        redis_client.execute_command("CLIENT", "UNPAUSE")
+        worker.redis.close()
