@@ -27,6 +27,7 @@ from services.common.job_outputs import write_outputs
 from services.common.job_store import FailedSummary, JobRecord, JobStore
 from services.common.schema import End, Skip, Tracks
 from services.common.settings import Privacy
+from services.common.streams import backlog
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,35 @@ def collect(
         if time.monotonic() - last_progress > stall_timeout_s:
             raise JobError(f"no progress for {stall_timeout_s:.0f} s (is every service running?)")
     return result
+
+
+#: how long a finished job's cleanup waits for the events service to read the job's tracks to the end
+EVENTS_DRAIN_S = 60.0
+
+
+def drain_events(client: redis.Redis, camera_id: str, timeout_s: float = EVENTS_DRAIN_S) -> int:
+    """Wait until the events service's group has read and acked the job's tracks stream to its end, so
+    that cleanup (which deletes the stream) loses none of the job's events: the events replica that owned
+    the camera may be gone, and its successor takes the camera over only when the lease lapses. Returns at
+    once where no events service reads the stream; the entries still unread after ``timeout_s`` (logged)."""
+    stream = keys.stream("tracks", camera_id)
+    group = keys.GROUPS["events"][1]
+    try:
+        if not any(_name(g["name"]) == group for g in client.xinfo_groups(stream)):
+            return 0
+    except redis.ResponseError:  # no stream
+        return 0
+    deadline = time.monotonic() + timeout_s
+    while left := backlog(client, stream, group, 100_000):
+        if time.monotonic() > deadline:
+            log.warning("events not drained camera=%s entries=%d after %.0f s", camera_id, left, timeout_s)
+            return left
+        time.sleep(0.2)
+    return 0
+
+
+def _name(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def cleanup(client: redis.Redis, camera_id: str) -> None:
@@ -206,6 +236,8 @@ def run_job(
             if finished:
                 journal.remove()
                 try:
+                    if job.status == "done":
+                        drain_events(client, job.camera_id)
                     cleanup(client, job.camera_id)
                     client.delete(keys.timeline(job.camera_id))  # the tracker's; timeline.json has it
                 except redis.RedisError as exc:
