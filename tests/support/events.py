@@ -27,7 +27,7 @@ class Receiver:
     """An HTTP receiver that answers 503 to the first ``fail_first`` requests of each event id (then 200),
     or always ``status``; it records each request it accepted, with a verdict on its signature."""
 
-    def __init__(self, fail_first: int = 0, status: int = 200) -> None:
+    def __init__(self, fail_first: int = 0, status: int = 200, host: str = "127.0.0.1") -> None:
         self.accepted: list[dict[str, Any]] = []
         self.tries: Counter[str] = Counter()
         self.fail_first, self.status = fail_first, status
@@ -50,7 +50,7 @@ class Receiver:
                 self.send_response(200)
                 self.end_headers()
 
-        self.server = HttpServer(Handle).start()
+        self.server = HttpServer(Handle, host=host).start()
         self.url = f"{self.server.url}/hook"
 
     def close(self) -> None:

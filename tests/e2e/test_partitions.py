@@ -1,0 +1,309 @@
+"""The fleet across hosts (issue 28): each service on a network namespace of its own
+(``tests.support.hosts``): Redis; ingest and classifier; two detectors, two trackers and two events
+replicas, one per host. Real services as processes, the real MTCNN and classifier, a webhook receiver on
+the test's side of the bridge. A host is cut off by taking its link down: packets vanish both ways, as
+with a pulled cable, for ``PARTITION_S``. Each fault runs a file job and ends with every frame exactly
+once in its output.
+
+- a detector cut off while it holds pending frames: the other claims them after ``claim_idle_ms``; what
+  it answers late is fenced (``Worker.fence``, tested alone in ``tests/integration/test_worker.py``);
+- the tracker that owns the job's camera cut off: the other takes the lease when it lapses; the cut-off
+  one's commits are refused (WATCH of the lease), so no seq is ever published twice;
+- the events replica that owns the camera cut off: the other takes over; every event reaches the webhook,
+  none twice.
+
+Needs root: skipped with the reason elsewhere, a failure under ``EMOSTREAM_REQUIRE_NETNS=1`` (``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.cli.analyze import new_jobs, run_jobs
+from services.common import codec, health, keys, registry
+from services.common.schema import Tracks
+from tests.support.clips import frame_count
+from tests.support.events import SECRET, Receiver, stream_ids
+from tests.support.hosts import Host, Hosts, require_hosts, tcp_connect_s
+from tests.support.wait import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration]
+
+REDIS_PORT = 6379
+CLAIM_IDLE_MS = 3000
+LEASE_MS = 5000
+PARTITION_S = 30.0
+#: host -> the service it runs (its instance is ``service-host``)
+LAYOUT = {
+    "workers": ("ingest", "classifier"),
+    "d1": ("detector",),
+    "d2": ("detector",),
+    "t1": ("tracker",),
+    "t2": ("tracker",),
+    "e1": ("events",),
+    "e2": ("events",),
+}
+
+
+@dataclass
+class Fleet:
+    hosts: Hosts
+    redis_url: str
+    client: redis.Redis
+    logs: Path
+    receiver: Receiver
+
+    def start(self, host: Host, service: str) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_REDIS")}
+        env |= {
+            "EMOSTREAM_REDIS_URL": self.redis_url,
+            "EMOSTREAM_INSTANCE": f"{service}-{host.name}",
+            "EMOSTREAM_CLAIM_IDLE_MS": str(CLAIM_IDLE_MS),
+            "EMOSTREAM_LEASE_MS": str(LEASE_MS),
+            "EMOSTREAM_LOG_LEVEL": "INFO",
+        }
+        if service == "events":
+            env |= {
+                "EMOSTREAM_WEBHOOK_URL": self.receiver.url,
+                "EMOSTREAM_WEBHOOK_SECRET": SECRET,
+                "EMOSTREAM_WEBHOOK_BACKOFF_S": "0.2",
+            }
+        log = self.logs / f"{service}-{host.name}.log"
+        host.run([sys.executable, "-m", f"services.{service}"], env=env, log=log)
+
+    def stats(self, service: str, instance: str) -> dict[str, object] | None:
+        """The live health record of one instance (its counters), None while it has none."""
+        return health.instances(self.client, service).get(f"{service}:{instance}")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    require_hosts()
+    logs = tmp_path_factory.mktemp("fleet-logs")
+    with Hosts(["redis", *LAYOUT]) as hosts:
+        server = hosts["redis"]
+        server.run(
+            [
+                "redis-server",
+                "--bind",
+                server.address,
+                "--port",
+                str(REDIS_PORT),
+                "--protected-mode",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(logs),
+            ],
+            log=logs / "redis.log",
+        )
+        wait_for(lambda: tcp_connect_s(server.address, REDIS_PORT, 0.5) is not None, 20, "redis in its host")
+        url = f"redis://{server.address}:{REDIS_PORT}/0"
+        client = redis.Redis.from_url(url, socket_timeout=5)
+        # the webhook receiver listens on the bridge's own address, where every host reaches it
+        receiver = Receiver(host=f"{hosts.prefix}.254")
+        running = Fleet(hosts, url, client, logs, receiver)
+        wanted = set()
+        for name, services in LAYOUT.items():
+            for service in services:
+                running.start(hosts[name], service)
+                wanted.add(f"{service}:{service}-{name}")
+        try:
+            wait_for(lambda: wanted <= set(health.instances(client)), 240, "every service's health key")
+        except Exception:
+            for log in sorted(logs.glob("*.log")):
+                print(f"--- {log.name}\n{log.read_text()[-2000:]}")
+            raise
+        yield running
+        client.close()
+        receiver.close()
+
+
+def own_pending(client: redis.Redis, stream: str, consumer: str) -> int:
+    try:
+        return len(client.xpending_range(stream, "detector", "-", "+", 1000, consumername=consumer))
+    except redis.ResponseError:  # no group yet
+        return 0
+
+
+class Job:
+    """A file job of ``video`` run on the fleet from the test's side of the bridge (a thread)."""
+
+    def __init__(self, fleet: Fleet, video: Path, out: Path) -> None:
+        (self.record,) = new_jobs([video], out)
+        self.frames = frame_count(video)
+        self.errors: dict[str, str] = {}
+        self.thread = threading.Thread(
+            target=lambda: self.errors.update(
+                run_jobs(fleet.redis_url, [self.record], progress=False, stall_timeout_s=300)
+            )
+        )
+        self.thread.start()
+
+    @property
+    def camera(self) -> str:
+        return self.record.camera_id
+
+    def finish(self, timeout_s: float = 240) -> None:
+        self.thread.join(timeout_s)
+        assert not self.thread.is_alive(), f"the job did not finish in {timeout_s} s"
+        assert self.record.status == "done", self.errors
+
+    def check_every_frame_once(self, client: redis.Redis) -> None:
+        with open(Path(self.record.out) / "tracks.csv", newline="") as fh:
+            rows = [(int(r["frame"]), r["track_id"]) for r in csv.DictReader(fh)]
+        assert len(rows) == len(set(rows)), "a frame answered twice"
+        assert {f for f, _ in rows} == set(range(self.frames)), "a frame lost"
+        summary = self.record.summary
+        assert summary is not None and summary.frames == self.frames and summary.frames_skipped == 0
+        assert not [e for s in keys.dead_streams() for e in client.xrange(s)], "dead letters"
+
+
+def lease_owner(client: redis.Redis, key: str) -> str | None:
+    owner = client.get(key)
+    return owner.decode() if owner else None
+
+
+def cut_off(fleet: Fleet, host: Host, until_s: float, check: Callable[[], None]) -> float:
+    """Partition ``host``; run ``check`` (the fault's recovery, while it is cut off); keep it cut off
+    until ``until_s`` after the cut, then heal. Seconds from the heal until its service beats again."""
+    service = LAYOUT[host.name][0]
+    cut_at = time.monotonic()
+    host.partition()
+    try:
+        check()
+        time.sleep(max(0.0, until_s - (time.monotonic() - cut_at)))
+        assert fleet.stats(service, f"{service}-{host.name}") is None, "a cut-off host still beats"
+    finally:
+        host.heal()
+    healed_at = time.monotonic()
+    wait_for(lambda: fleet.stats(service, f"{service}-{host.name}") is not None, 60, f"{host.name} back")
+    return time.monotonic() - healed_at
+
+
+def test_a_partitioned_detector_s_frames_are_claimed_and_nothing_is_lost(
+    fleet: Fleet, sample_media: Path, tmp_path: Path
+) -> None:
+    job = Job(fleet, sample_media / "single_face.mp4", tmp_path)
+    stream = keys.stream("frames", job.camera)
+    held = wait_for(lambda: own_pending(fleet.client, stream, "detector-d1"), 120, "frames held by d1")
+    cut_at = time.monotonic()
+    times: dict[str, float] = {}
+
+    def recovered() -> None:
+        wait_for(
+            lambda: int((fleet.stats("detector", "detector-d2") or {}).get("reclaimed", 0)) > 0,
+            60,
+            "d2 claiming d1's frames",
+        )
+        times["claimed"] = time.monotonic() - cut_at
+        job.finish()
+        times["done"] = time.monotonic() - cut_at
+
+    rejoin_s = cut_off(fleet, fleet.hosts["d1"], PARTITION_S, recovered)
+    job.check_every_frame_once(fleet.client)
+    print(
+        f"detector partition: d1 held {held} frames when cut off; d2's reclaim seen {times['claimed']:.1f} s "
+        f"after the cut (claim_idle_ms {CLAIM_IDLE_MS}, health beat 5 s); job done {times['done']:.1f} s "
+        f"after it; d1 beating again {rejoin_s:.1f} s after the heal"
+    )
+
+
+def tracks_seqs(client: redis.Redis, camera: str) -> list[int]:
+    """The seq of every Tracks message of ``camera``'s tracks stream, in stream order."""
+    entries = client.xrange(keys.stream("tracks", camera)) or []
+    return [m.seq for _, f in entries if f and isinstance(m := codec.decode(f), Tracks)]
+
+
+def test_a_partitioned_tracker_loses_its_lease_and_no_seq_is_published_twice(
+    fleet: Fleet, sample_media: Path
+) -> None:
+    """A live camera (a file looped), so the cut-off tracker comes back while the camera still runs: its
+    buffered work would be published a second time if its commits were not fenced by the lease."""
+    camera = "live-partition"
+    registry.add(fleet.client, camera, str(sample_media / "single_face.mp4"), mode="live", loop=True)
+    lease = keys.tracker_lease(camera)
+    try:
+        wait_for(lambda: len(tracks_seqs(fleet.client, camera)) >= 5, 120, "tracks under way")
+        owner = lease_owner(fleet.client, lease)
+        assert owner in ("tracker-t1", "tracker-t2"), owner
+        old, new = ("t1", "t2") if owner == "tracker-t1" else ("t2", "t1")
+        cut_at = time.monotonic()
+        times: dict[str, float] = {}
+        published: dict[str, int] = {}
+
+        def recovered() -> None:
+            wait_for(lambda: lease_owner(fleet.client, lease) == f"tracker-{new}", 60, "the lease moving")
+            times["moved"] = time.monotonic() - cut_at
+            published["at_move"] = len(tracks_seqs(fleet.client, camera))
+            wait_for(
+                lambda: len(tracks_seqs(fleet.client, camera)) > published["at_move"] + 5,
+                60,
+                "the new owner publishing",
+            )
+            times["publishing"] = time.monotonic() - cut_at
+
+        rejoin_s = cut_off(fleet, fleet.hosts[old], PARTITION_S, recovered)
+        published["at_heal"] = len(tracks_seqs(fleet.client, camera))
+        wait_for(
+            lambda: len(tracks_seqs(fleet.client, camera)) > published["at_heal"] + 5,
+            60,
+            "tracks after the heal",
+        )
+        time.sleep(3)  # the old owner's commits after the heal are refused (it no longer holds the lease)
+        seqs = tracks_seqs(fleet.client, camera)
+        assert len(seqs) == len(set(seqs)), "a seq published twice: two writers of one camera"
+        assert seqs == sorted(seqs), "tracks out of order"
+        assert lease_owner(fleet.client, lease) == f"tracker-{new}", "the lease went back to the old owner"
+    finally:
+        registry.remove(fleet.client, camera)
+    print(
+        f"tracker partition: lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); "
+        f"new owner publishing {times['publishing']:.1f} s after it; {len(seqs)} seqs, none twice; "
+        f"old owner beating again {rejoin_s:.1f} s after the heal"
+    )
+
+
+def test_a_partitioned_events_owner_loses_no_event_and_sends_none_twice(
+    fleet: Fleet, sample_media: Path, tmp_path: Path
+) -> None:
+    job = Job(fleet, sample_media / "single_face.mp4", tmp_path)
+    lease = keys.events_lease(job.camera)
+    owner = wait_for(lambda: lease_owner(fleet.client, lease), 120, "an events owner")
+    old, new = ("e1", "e2") if owner == "events-e1" else ("e2", "e1")
+    cut_at = time.monotonic()
+    times: dict[str, float] = {}
+
+    def recovered() -> None:
+        wait_for(lambda: lease_owner(fleet.client, lease) == f"events-{new}", 60, "the lease moving")
+        times["moved"] = time.monotonic() - cut_at
+        job.finish()
+
+    rejoin_s = cut_off(fleet, fleet.hosts[old], PARTITION_S, recovered)
+    job.check_every_frame_once(fleet.client)
+    ours = [i for i in stream_ids(fleet.client) if i.startswith(job.camera)]
+    assert ours, "the job made no event"
+    wait_for(
+        lambda: {d["header_id"] for d in fleet.receiver.accepted} >= set(ours), 60, "every event delivered"
+    )
+    time.sleep(2)  # a late second delivery by the old owner would land by now
+    delivered = [d["header_id"] for d in fleet.receiver.accepted if d["header_id"].startswith(job.camera)]
+    assert len(ours) == len(set(ours)), "an event recorded twice"
+    assert sorted(delivered) == sorted(ours), "an event lost or sent twice to the webhook"
+    print(
+        f"events partition: lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); "
+        f"{len(ours)} events, each delivered once; old owner back {rejoin_s:.1f} s after the heal"
+    )
