@@ -70,6 +70,9 @@ class CameraOut(BaseModel):
     tracks: list[TrackOut]
     counts: dict[str, int] = Field(description="faces per shown label in that frame")
     latency_ms: int | None = Field(description="now minus that frame's capture time")
+    stale: bool = Field(
+        False, description="running live, but its newest tracks are over 5 s old: frames or answers stopped"
+    )
 
 
 class JobOut(BaseModel):

@@ -84,6 +84,19 @@ def track_json(track: Track) -> TrackOut:
     )
 
 
+#: a running live camera whose newest tracks were captured longer ago than this is stale: frames or answers
+#: have stopped coming (a worker host cut off, a stage with no replica left); the dashboard says so
+STALE_AFTER_MS = 5_000
+
+
+def stale(camera: Camera, tracks: Tracks | None, now_ms: int) -> bool:
+    """Whether ``camera`` is running live and its newest tracks are older than :data:`STALE_AFTER_MS`
+    (a camera with no tracks yet is starting, not stale; a file job runs at its own pace)."""
+    if camera.mode != "live" or camera.status != "running" or tracks is None:
+        return False
+    return now_ms - tracks.captured_ms > STALE_AFTER_MS
+
+
 def camera_json(camera: Camera, tracks: Tracks | None, now_ms: int) -> CameraOut:
     """One camera as ``GET /api/cameras`` returns it; ``latency_ms`` is ``now - captured_ms``;
     ``counts`` the faces per shown label (all the aggregate identity mode sends)."""
@@ -101,6 +114,7 @@ def camera_json(camera: Camera, tracks: Tracks | None, now_ms: int) -> CameraOut
         tracks=[track_json(t) for t in tracks.tracks] if tracks else [],
         counts=tracks.label_counts() if tracks else {},
         latency_ms=max(0, now_ms - tracks.captured_ms) if tracks else None,
+        stale=stale(camera, tracks, now_ms),
     )
 
 
@@ -132,6 +146,7 @@ def bars_payload(
             {
                 "name": view.camera.camera_id,
                 "status": view.camera.status,
+                "stale": stale(view.camera, view.tracks, now_ms),
                 "fps": round(view.camera.fps, 1),
                 "shown_fps": shown_fps.get(view.camera.camera_id, 0.0),
                 "latency_ms": max(0, now_ms - view.tracks.captured_ms) if view.tracks else None,

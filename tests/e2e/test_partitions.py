@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -52,7 +53,10 @@ LAYOUT = {
     "t2": ("tracker",),
     "e1": ("events",),
     "e2": ("events",),
+    "ui": ("ui",),
 }
+UI_PORT = 7860
+UI_TOKEN = "partition-token"
 
 
 @dataclass
@@ -78,6 +82,9 @@ class Fleet:
                 "EMOSTREAM_WEBHOOK_SECRET": SECRET,
                 "EMOSTREAM_WEBHOOK_BACKOFF_S": "0.2",
             }
+        if service == "ui":
+            env |= {"EMOSTREAM_HOST": host.address, "EMOSTREAM_PORT": str(UI_PORT)}
+            env |= {"EMOSTREAM_API_TOKEN": UI_TOKEN}
         log = self.logs / f"{service}-{host.name}.log"
         host.run([sys.executable, "-m", f"services.{service}"], env=env, log=log)
 
@@ -306,4 +313,43 @@ def test_a_partitioned_events_owner_loses_no_event_and_sends_none_twice(
     print(
         f"events partition: lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); "
         f"{len(ours)} events, each delivered once; old owner back {rejoin_s:.1f} s after the heal"
+    )
+
+
+def test_the_dashboard_says_which_cameras_are_stale_while_the_workers_are_cut_off(
+    fleet: Fleet, sample_media: Path
+) -> None:
+    """The workers' host (ingest, classifier) cut off from Redis, the UI's host not: the UI's own API (and
+    tile) says the live camera is stale while no tracks come, and fresh again after the heal."""
+    camera = "live-stale"
+    registry.add(fleet.client, camera, str(sample_media / "single_face.mp4"), mode="live", loop=True)
+    api = httpx.Client(
+        base_url=f"http://{fleet.hosts['ui'].address}:{UI_PORT}",
+        headers={"Authorization": f"Bearer {UI_TOKEN}"},
+        timeout=10,
+    )
+
+    def shown() -> dict[str, object]:
+        cams = {c["name"]: c for c in api.get("/api/cameras").json()}
+        return cams.get(camera) or {}
+
+    try:
+        wait_for(lambda: shown().get("seq") is not None and not shown()["stale"], 120, "fresh tracks shown")
+        cut_at = time.monotonic()
+        times: dict[str, float] = {}
+
+        def recovered() -> None:
+            wait_for(lambda: shown().get("stale") is True, 60, "the dashboard saying stale")
+            times["stale"] = time.monotonic() - cut_at
+
+        rejoin_s = cut_off(fleet, fleet.hosts["workers"], PARTITION_S, recovered)
+        healed_at = time.monotonic() - rejoin_s
+        wait_for(lambda: shown().get("stale") is False, 120, "the camera fresh again")
+        fresh_s = time.monotonic() - healed_at
+    finally:
+        registry.remove(fleet.client, camera)
+        api.close()
+    print(
+        f"workers partition: the dashboard said stale {times['stale']:.1f} s after the cut "
+        f"(STALE_AFTER_MS 5000); fresh again {fresh_s:.1f} s after the heal"
     )

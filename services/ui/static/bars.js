@@ -65,12 +65,18 @@ function render() {
     // the aggregate identity mode sends no tracks, only faces per label: the head line says those
     const counts = Object.entries(c.counts || {}).map(([label, n]) => `${label} ${n}`).join(", ");
     const faces = c.tracks.length || !counts ? `${c.tracks.length} face(s)` : `faces: ${counts}`;
-    cam.head.textContent = `${c.name} · ${c.status} · ${rates} · latency ${latency} · ${faces}`;
+    // stale: running, but no new answers for a while (a worker host cut off, a stage with no replica)
+    const status = c.stale ? `${c.status}, stale: no new tracks` : c.status;
+    cam.head.textContent = `${c.name} · ${status} · ${rates} · latency ${latency} · ${faces}`;
+    cam.box.classList.toggle("emo-stale", Boolean(c.stale));
     // The grid's tiles carry the same numbers; the grid is not re-rendered for them.
     for (const tile of document.querySelectorAll("#emo-grid .emo-tile")) {
       if (tile.dataset.camera !== c.name) continue;
       const stats = tile.querySelector(".emo-stats");
-      if (stats) stats.textContent = c.latency_ms === null ? rates : `${rates} · ${latency}`;
+      if (stats) {
+        const text = c.latency_ms === null ? rates : `${rates} · ${latency}`;
+        stats.textContent = c.stale ? `stale · ${text}` : text;
+      }
     }
     const ids = new Set();
     for (const t of c.tracks) {

@@ -7,6 +7,7 @@ from services.common.labels import CANONICAL_LABELS
 from services.common.registry import Camera
 from services.common.schema import Skip, Track, Tracks
 from services.ui.stage import (
+    STALE_AFTER_MS,
     CameraView,
     bars_payload,
     camera_json,
@@ -53,6 +54,20 @@ def test_camera_json_has_tracks_and_latency() -> None:
             "probs": {"happy": 0.7, "sad": 0.3},
         }
     ]
+
+
+def test_a_running_live_camera_whose_tracks_stopped_is_stale() -> None:
+    fresh, old = tracks(captured_ms=1_000), tracks(captured_ms=1_000)
+    assert camera_json(CAM, fresh, now_ms=1_000 + STALE_AFTER_MS).stale is False
+    assert camera_json(CAM, old, now_ms=1_001 + STALE_AFTER_MS).stale is True
+    payload = bars_payload([CameraView(CAM, old)], now_ms=1_001 + STALE_AFTER_MS)
+    assert payload["cameras"][0]["stale"] is True
+    # starting (no tracks yet), a file job at its own pace, a stopped camera: never stale
+    assert camera_json(CAM, None, now_ms=10**9).stale is False
+    file_job = Camera("job-1", "/v.mp4", "file", False, status="running")
+    assert camera_json(file_job, old, now_ms=10**9).stale is False
+    failed = Camera("cam2", "/v.mp4", "live", True, status="error")
+    assert camera_json(failed, old, now_ms=10**9).stale is False
 
 
 def test_camera_json_without_tracks() -> None:
