@@ -18,6 +18,7 @@ Needs root: skipped with the reason elsewhere, a failure under ``EMOSTREAM_REQUI
 from __future__ import annotations
 
 import csv
+import json
 import os
 import sys
 import threading
@@ -139,6 +140,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         receiver.close()
 
 
+def report(fault: str, text: str, **numbers: float) -> None:
+    """Print the fault's recovery times; with ``EMOSTREAM_PARTITIONS_JSON`` set (``benchmarks/partitions.py``)
+    also append them, as one JSON line, to that file."""
+    print(f"{fault}: {text}")
+    if path := os.environ.get("EMOSTREAM_PARTITIONS_JSON"):
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"fault": fault, **{k: round(v, 2) for k, v in numbers.items()}}) + "\n")
+
+
 def own_pending(client: redis.Redis, stream: str, consumer: str) -> int:
     try:
         return len(client.xpending_range(stream, "detector", "-", "+", 1000, consumername=consumer))
@@ -222,10 +232,17 @@ def test_a_partitioned_detector_s_frames_are_claimed_and_nothing_is_lost(
 
     rejoin_s = cut_off(fleet, fleet.hosts["d1"], PARTITION_S, recovered)
     job.check_every_frame_once(fleet.client)
-    print(
-        f"detector partition: d1 held {held} frames when cut off; d2's reclaim seen {times['claimed']:.1f} s "
-        f"after the cut (claim_idle_ms {CLAIM_IDLE_MS}, health beat 5 s); job done {times['done']:.1f} s "
-        f"after it; d1 beating again {rejoin_s:.1f} s after the heal"
+    report(
+        "detector",
+        f"d1 held {held} frames when cut off; d2's reclaim seen {times['claimed']:.1f} s after the cut "
+        f"(claim_idle_ms {CLAIM_IDLE_MS}, health beat 5 s); job done {times['done']:.1f} s after it; "
+        f"d1 beating again {rejoin_s:.1f} s after the heal",
+        held=held,
+        taken_over_s=times["claimed"],
+        job_done_s=times["done"],
+        rejoin_s=rejoin_s,
+        lost=0,
+        duplicates=0,
     )
 
 
@@ -277,10 +294,16 @@ def test_a_partitioned_tracker_loses_its_lease_and_no_seq_is_published_twice(
         assert lease_owner(fleet.client, lease) == f"tracker-{new}", "the lease went back to the old owner"
     finally:
         registry.remove(fleet.client, camera)
-    print(
-        f"tracker partition: lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); "
-        f"new owner publishing {times['publishing']:.1f} s after it; {len(seqs)} seqs, none twice; "
-        f"old owner beating again {rejoin_s:.1f} s after the heal"
+    report(
+        "tracker",
+        f"lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); new owner publishing "
+        f"{times['publishing']:.1f} s after it; {len(seqs)} seqs, none twice; old owner beating again "
+        f"{rejoin_s:.1f} s after the heal",
+        taken_over_s=times["moved"],
+        publishing_s=times["publishing"],
+        rejoin_s=rejoin_s,
+        seqs=len(seqs),
+        duplicates=0,
     )
 
 
@@ -310,9 +333,15 @@ def test_a_partitioned_events_owner_loses_no_event_and_sends_none_twice(
     delivered = [d["header_id"] for d in fleet.receiver.accepted if d["header_id"].startswith(job.camera)]
     assert len(ours) == len(set(ours)), "an event recorded twice"
     assert sorted(delivered) == sorted(ours), "an event lost or sent twice to the webhook"
-    print(
-        f"events partition: lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); "
-        f"{len(ours)} events, each delivered once; old owner back {rejoin_s:.1f} s after the heal"
+    report(
+        "events",
+        f"lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); {len(ours)} events, "
+        f"each delivered once; old owner back {rejoin_s:.1f} s after the heal",
+        taken_over_s=times["moved"],
+        rejoin_s=rejoin_s,
+        events=len(ours),
+        lost=0,
+        duplicates=0,
     )
 
 
@@ -349,7 +378,10 @@ def test_the_dashboard_says_which_cameras_are_stale_while_the_workers_are_cut_of
     finally:
         registry.remove(fleet.client, camera)
         api.close()
-    print(
-        f"workers partition: the dashboard said stale {times['stale']:.1f} s after the cut "
-        f"(STALE_AFTER_MS 5000); fresh again {fresh_s:.1f} s after the heal"
+    report(
+        "workers (ui)",
+        f"the dashboard said stale {times['stale']:.1f} s after the cut (STALE_AFTER_MS 5000); fresh "
+        f"again {fresh_s:.1f} s after the heal",
+        stale_shown_s=times["stale"],
+        fresh_again_s=fresh_s,
     )
