@@ -1,8 +1,9 @@
 """A real 3-master Redis Cluster on free ports, with the services' ACL users (``services.cli.acl``).
 
-``redis-server --cluster-enabled yes`` three times, then ``redis-cli --cluster create``; the anonymous
+``redis-server --cluster-enabled yes`` once per node, then ``redis-cli --cluster create``; the anonymous
 ``default`` user is off, so every client logs in as a user: the services as their own, the tests as
-``admin``.
+``admin``. With ``replicas=1`` each master gets a replica (which logs in to it as ``admin``), and a
+master that dies is replaced by its replica after ``node_timeout_ms``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from tests.support.wait import free_port
 
 
 class Cluster:
-    def __init__(self, root: Path, masters: int = 3) -> None:
+    def __init__(
+        self, root: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 15_000
+    ) -> None:
         self.passwords = acl.new_passwords()
-        self.ports = [free_port() for _ in range(masters)]
+        self.ports = [free_port() for _ in range(masters * (1 + replicas))]
         self.procs: list[subprocess.Popen[bytes]] = []
         server = shutil.which("redis-server")
         cli = shutil.which("redis-cli")
@@ -36,6 +39,7 @@ class Cluster:
             config = (
                 f"port {port}\nbind 127.0.0.1\ncluster-enabled yes\ncluster-port {free_port()}\n"
                 f"cluster-config-file {home / 'nodes.conf'}\ndir {home}\nsave ''\nappendonly no\n"
+                f"cluster-node-timeout {node_timeout_ms}\nmasteruser {acl.ADMIN}\nmasterauth {admin}\n"
                 f"user default off\n{users}"
             )
             (home / "redis.conf").write_text(config)
@@ -52,7 +56,7 @@ class Cluster:
                 "--cluster",
                 "create",
                 *(f"127.0.0.1:{p}" for p in self.ports),
-                *("--cluster-replicas", "0", "--cluster-yes"),
+                *("--cluster-replicas", str(replicas), "--cluster-yes"),
             ],
             check=True,
             capture_output=True,
@@ -88,6 +92,12 @@ class Cluster:
                 self.stop()
                 raise RuntimeError(f"redis cluster: gave up waiting for {what}: {errors}")
             time.sleep(0.1)
+
+    def kill(self, port: int) -> None:
+        """SIGKILL the node on ``port`` (a master that dies: its replica takes over)."""
+        proc = self.procs[self.ports.index(port)]
+        proc.kill()
+        proc.wait(10)
 
     def stop(self) -> None:
         for proc in self.procs:
