@@ -18,6 +18,7 @@ from services.cli.supervisor import Supervisor
 from services.common import codec, health, keys, registry
 from services.common.connect import connect
 from services.common.schema import Tracks
+from tests.support.faults import report
 from tests.support.redis_cluster import Cluster
 from tests.support.wait import wait_for
 
@@ -89,10 +90,16 @@ def test_a_killed_master_is_replaced_by_its_replica_and_the_camera_goes_on(
         kept = {eid for eid, _ in entries}
         lost = [eid for eid, _ in before if eid not in kept]
         assert all(p.poll() is None for c in supervisor.children if (p := c.proc)), "a service died"
-        print(
-            f"master failover: replica promoted {promoted_s:.1f} s after the kill (cluster-node-timeout "
-            f"{NODE_TIMEOUT_MS} ms); tracks again {resumed_s:.1f} s after it; {len(lost)} of {len(before)} "
-            "tracks entries read before the kill lost with the old master (asynchronous replication)"
+        report(
+            "cluster master",
+            f"replica promoted {promoted_s:.1f} s after the kill "
+            f"(cluster-node-timeout {NODE_TIMEOUT_MS} ms); tracks again {resumed_s:.1f} s after it; "
+            f"{len(lost)} of {len(before)} tracks entries read before the kill lost with the old master "
+            "(asynchronous replication)",
+            promoted_s=promoted_s,
+            recovery_s=resumed_s,
+            lost=len(lost),
+            duplicates=0,
         )
     finally:
         supervisor.stop()

@@ -18,7 +18,6 @@ Needs root: skipped with the reason elsewhere, a failure under ``EMOSTREAM_REQUI
 from __future__ import annotations
 
 import csv
-import json
 import os
 import sys
 import threading
@@ -36,6 +35,7 @@ from services.common import codec, health, keys, registry
 from services.common.schema import Tracks
 from tests.support.clips import frame_count
 from tests.support.events import SECRET, Receiver, stream_ids
+from tests.support.faults import report
 from tests.support.hosts import Host, Hosts, require_hosts, tcp_connect_s
 from tests.support.wait import wait_for
 
@@ -140,15 +140,6 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         receiver.close()
 
 
-def report(fault: str, text: str, **numbers: float) -> None:
-    """Print the fault's recovery times; with ``EMOSTREAM_PARTITIONS_JSON`` set (``benchmarks/partitions.py``)
-    also append them, as one JSON line, to that file."""
-    print(f"{fault}: {text}")
-    if path := os.environ.get("EMOSTREAM_PARTITIONS_JSON"):
-        with open(path, "a") as fh:
-            fh.write(json.dumps({"fault": fault, **{k: round(v, 2) for k, v in numbers.items()}}) + "\n")
-
-
 def own_pending(client: redis.Redis, stream: str, consumer: str) -> int:
     try:
         return len(client.xpending_range(stream, "detector", "-", "+", 1000, consumername=consumer))
@@ -238,7 +229,7 @@ def test_a_partitioned_detector_s_frames_are_claimed_and_nothing_is_lost(
         f"(claim_idle_ms {CLAIM_IDLE_MS}, health beat 5 s); job done {times['done']:.1f} s after it; "
         f"d1 beating again {rejoin_s:.1f} s after the heal",
         held=held,
-        taken_over_s=times["claimed"],
+        recovery_s=times["claimed"],
         job_done_s=times["done"],
         rejoin_s=rejoin_s,
         lost=0,
@@ -299,10 +290,11 @@ def test_a_partitioned_tracker_loses_its_lease_and_no_seq_is_published_twice(
         f"lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); new owner publishing "
         f"{times['publishing']:.1f} s after it; {len(seqs)} seqs, none twice; old owner beating again "
         f"{rejoin_s:.1f} s after the heal",
-        taken_over_s=times["moved"],
+        recovery_s=times["moved"],
         publishing_s=times["publishing"],
         rejoin_s=rejoin_s,
         seqs=len(seqs),
+        lost=0,
         duplicates=0,
     )
 
@@ -337,7 +329,7 @@ def test_a_partitioned_events_owner_loses_no_event_and_sends_none_twice(
         "events",
         f"lease moved {times['moved']:.1f} s after the cut (lease_ms {LEASE_MS}); {len(ours)} events, "
         f"each delivered once; old owner back {rejoin_s:.1f} s after the heal",
-        taken_over_s=times["moved"],
+        recovery_s=times["moved"],
         rejoin_s=rejoin_s,
         events=len(ours),
         lost=0,
@@ -383,5 +375,5 @@ def test_the_dashboard_says_which_cameras_are_stale_while_the_workers_are_cut_of
         f"the dashboard said stale {times['stale']:.1f} s after the cut (STALE_AFTER_MS 5000); fresh "
         f"again {fresh_s:.1f} s after the heal",
         stale_shown_s=times["stale"],
-        fresh_again_s=fresh_s,
+        recovery_s=fresh_s,
     )
