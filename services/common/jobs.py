@@ -27,7 +27,7 @@ from services.common.job_outputs import write_outputs
 from services.common.job_store import FailedSummary, JobRecord, JobStore
 from services.common.schema import End, Skip, Tracks
 from services.common.settings import Privacy
-from services.common.streams import backlog
+from services.common.streams import backlog, has_group
 
 log = logging.getLogger(__name__)
 
@@ -106,10 +106,7 @@ def drain_events(client: redis.Redis, camera_id: str, timeout_s: float = EVENTS_
     once where no events service reads the stream; the entries still unread after ``timeout_s`` (logged)."""
     stream = keys.stream("tracks", camera_id)
     group = keys.GROUPS["events"][1]
-    try:
-        if not any(_name(g["name"]) == group for g in client.xinfo_groups(stream)):
-            return 0
-    except redis.ResponseError:  # no stream
+    if not has_group(client, stream, group):
         return 0
     deadline = time.monotonic() + timeout_s
     while left := backlog(client, stream, group, 100_000):
@@ -118,10 +115,6 @@ def drain_events(client: redis.Redis, camera_id: str, timeout_s: float = EVENTS_
             return left
         time.sleep(0.2)
     return 0
-
-
-def _name(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def cleanup(client: redis.Redis, camera_id: str) -> None:

@@ -277,6 +277,14 @@ class StreamClient:
             pipe.xack(stream, self.group, *ids)
 
 
+def has_group(client: redis.Redis, stream: str, group: str) -> bool:
+    """Whether ``stream`` exists and has the consumer group ``group``."""
+    try:
+        return any(_text(info["name"]) == group for info in client.xinfo_groups(stream))
+    except redis.ResponseError:  # no such stream
+        return False
+
+
 def backlog(client: redis.Redis, stream: str, group: str, limit: int) -> int:
     """Entries of ``stream`` the group has not finished: pending plus not yet delivered (capped at ``limit``).
 

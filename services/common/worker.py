@@ -10,6 +10,7 @@ leases and checkpoints) subclasses it through three public hooks: :meth:`Worker.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -132,13 +133,11 @@ class Worker(Service):
         log.warning("fenced late results entries=%d (claimed by another replica)", len(lost))
         self.counts["fenced"] += len(lost)
         metrics.MESSAGES.labels(self.service, "fenced").inc(len(lost))
-        return Batch(
+        return dataclasses.replace(
+            batch,
             outputs=[(s, m) for s, m in batch.outputs if (m.camera_id, m.seq) not in gone],
             acks=[e for e in batch.acks if (e.stream, e.entry_id) not in ids],
             dead=[(e, r) for e, r in batch.dead if (e.stream, e.entry_id) not in ids],
-            delete_keys=batch.delete_keys,
-            writes=batch.writes,
-            series=batch.series,
         )
 
     # -- the lifecycle hooks ---------------------------------------------------------------------------------

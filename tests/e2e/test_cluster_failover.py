@@ -15,10 +15,9 @@ import pytest
 import redis
 
 from services.cli.supervisor import Supervisor
-from services.common import codec, health, keys, registry
+from services.common import health, keys, registry
 from services.common.connect import connect
-from services.common.schema import Tracks
-from tests.support.faults import report
+from tests.support.faults import report, tracks_entries
 from tests.support.redis_cluster import Cluster
 from tests.support.wait import wait_for
 
@@ -38,15 +37,6 @@ def replicated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Clus
     finally:
         cluster.stop()
         keys.configure(0)
-
-
-def tracks_entries(client: redis.Redis, camera: str) -> list[tuple[str, int]]:
-    """(stream id, seq) of every Tracks message of ``camera``."""
-    out = []
-    for eid, fields in client.xrange(keys.stream("tracks", camera)) or []:
-        if isinstance(m := codec.decode(fields), Tracks):
-            out.append((eid.decode() if isinstance(eid, bytes) else eid, m.seq))
-    return out
 
 
 def test_a_killed_master_is_replaced_by_its_replica_and_the_camera_goes_on(

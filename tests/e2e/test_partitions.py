@@ -31,11 +31,10 @@ import pytest
 import redis
 
 from services.cli.analyze import new_jobs, run_jobs
-from services.common import codec, health, keys, registry
-from services.common.schema import Tracks
+from services.common import health, keys, registry
 from tests.support.clips import frame_count
 from tests.support.events import SECRET, Receiver, stream_ids
-from tests.support.faults import report
+from tests.support.faults import report, tracks_entries
 from tests.support.hosts import Host, Hosts, require_hosts, tcp_connect_s
 from tests.support.wait import wait_for
 
@@ -239,8 +238,7 @@ def test_a_partitioned_detector_s_frames_are_claimed_and_nothing_is_lost(
 
 def tracks_seqs(client: redis.Redis, camera: str) -> list[int]:
     """The seq of every Tracks message of ``camera``'s tracks stream, in stream order."""
-    entries = client.xrange(keys.stream("tracks", camera)) or []
-    return [m.seq for _, f in entries if f and isinstance(m := codec.decode(f), Tracks)]
+    return [seq for _, seq in tracks_entries(client, camera)]
 
 
 def test_a_partitioned_tracker_loses_its_lease_and_no_seq_is_published_twice(
