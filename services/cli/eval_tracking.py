@@ -218,12 +218,16 @@ def tracking_metrics(
     frames: int,
     iou: float = 0.5,
     step: int = 1,
+    detected: dict[int, list[Box]] | None = None,
 ) -> dict[str, float | int]:
-    """IDF1, ID switches, recall, precision, MOTA, fragmentations and wrong merges over frames
+    """IDF1, ID switches, recall, precision, MOTA, fragmentations, wrong merges and splits over frames
     ``0, step, 2 * step, ...`` below ``frames`` (motmetrics).
 
     A hypothesis may match a ground-truth box when their IOU is at least ``iou``. A wrong merge is a
-    track id matched to a second (third, ...) person over the clip: one track that covered two people.
+    track id matched to a second (third, ...) person over the clip: one track that covered two people. A
+    split is a person matched by a second (third, ...) track id: one person shown under two ids. With
+    ``detected`` (frame -> the detector's boxes), ``detected_recall`` is the share of the ground-truth
+    boxes the detector found (IOU >= ``iou``) that a track covers too: the tracker's own recall.
     """
     import motmetrics as mm
 
@@ -241,6 +245,10 @@ def tracking_metrics(
     events = acc.mot_events
     matched = events[events["Type"].isin(["MATCH", "SWITCH"])]
     people_per_track = matched.groupby("HId")["OId"].nunique()
+    tracks_per_person = matched.groupby("OId")["HId"].nunique()
+    extra: dict[str, float | int] = {}
+    if detected is not None:
+        extra["detected_recall"] = _detected_recall(gt, hyp, detected, frames, iou, step)
     return {
         "idf1": round(float(row["idf1"]), 4),
         "id_switches": int(row["num_switches"]),
@@ -250,7 +258,32 @@ def tracking_metrics(
         "fragmentations": int(row["num_fragmentations"]),
         "gt_boxes": int(row["num_objects"]),
         "wrong_merges": int((people_per_track - 1).clip(lower=0).sum()),
+        "splits": int((tracks_per_person - 1).clip(lower=0).sum()),
+        **extra,
     }
+
+
+def _detected_recall(
+    gt: dict[int, list[tuple[int, Box]]],
+    hyp: dict[int, list[tuple[int, Box]]],
+    detected: dict[int, list[Box]],
+    frames: int,
+    iou: float,
+    step: int,
+) -> float:
+    """Of the ground-truth boxes some detection covers at ``iou``, the share some track covers too."""
+    from services.tracker.association import iou_matrix
+
+    found = covered = 0
+    for f in range(0, frames, step):
+        boxes = [b for _, b in gt.get(f, [])]
+        if not boxes:
+            continue
+        by_det = iou_matrix(boxes, detected.get(f, [])).max(axis=1, initial=0.0) >= iou
+        by_track = iou_matrix(boxes, [b for _, b in hyp.get(f, [])]).max(axis=1, initial=0.0) >= iou
+        found += int(by_det.sum())
+        covered += int((by_det & by_track).sum())
+    return round(covered / found, 4) if found else 1.0
 
 
 def hyp_of(tracks: list[Any]) -> dict[int, list[tuple[int, Box]]]:
@@ -269,7 +302,8 @@ def evaluate(
     """Track ``video`` (every ``step``-th frame, skip markers between) and score it against ``gt_path``."""
     emotions, _ = emotions_of_video(video, cache)
     tracks = track_messages(emotions, overrides, tracker_factory, step)
-    result = tracking_metrics(read_gt(gt_path), hyp_of(tracks), len(emotions), iou, step)
+    detected = {m.seq: [f.box_xyxy for f in m.faces] for m in emotions}
+    result = tracking_metrics(read_gt(gt_path), hyp_of(tracks), len(emotions), iou, step, detected)
     ids = {t.track_id for m in tracks for t in m.tracks}
     return {"video": str(video), "frames": len(emotions), "track_ids": len(ids), **result}
 
@@ -287,7 +321,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(
         f"{args.video.name}: IDF1 {result['idf1']:.3f}, ID switches {result['id_switches']}, "
-        f"wrong merges {result['wrong_merges']}, recall {result['recall']:.3f}, "
+        f"wrong merges {result['wrong_merges']}, splits {result['splits']}, recall {result['recall']:.3f} "
+        f"({result['detected_recall']:.3f} of what the detector found), "
         f"precision {result['precision']:.3f}, MOTA {result['mota']:.3f}, "
         f"{result['track_ids']} track ids over {result['frames']} frames"
     )

@@ -43,14 +43,14 @@ class TrackerConfig(BaseModel):
     confirm_frames: int = Field(5, ge=1, description="frames a new label must lead before it is shown")
     label_margin: float = Field(0.05, ge=0, description="lead over the shown label a new label needs")
     max_age_frames: int = Field(
-        30, ge=0, description="frames a track survives unseen (predicted by its motion; was `MAX_AGE`)"
+        60, ge=0, description="frames a track survives unseen (predicted by its motion; was `MAX_AGE`)"
     )
     min_hits: int = Field(1, ge=1, description="hits before a tentative track is published")
     reid_window_s: float = Field(
-        10.0, ge=0, description="a lost track is kept this long for re-identification by appearance (0: off)"
+        12.0, ge=0, description="a lost track is kept this long for re-identification by appearance (0: off)"
     )
     reid_min_similarity: float = Field(
-        0.93, ge=0, le=1, description="appearance similarity a face needs to take a lost track's id"
+        0.94, ge=0, le=1, description="appearance similarity a face needs to take a lost track's id"
     )
     motion_min_similarity: float = Field(
         0.7, ge=0, le=1, description="after a missed frame, a motion match also needs this similarity"
@@ -62,10 +62,19 @@ class TrackerConfig(BaseModel):
         3, ge=1, description="a new face is held back this many frames while it may be a lost person"
     )
     reid_max_dist: float = Field(
-        10.0, ge=0, description="motion gate of re-identification: face heights from the last seen box"
+        10.0,
+        ge=0,
+        description="motion gate of re-identification: face heights from the last seen box, per second"
+        " away (at least one second's worth)",
     )
     appearance_weight: float = Field(
         1.0, ge=0, description="cost of a match also adds weight * (1 - appearance similarity)"
+    )
+    direction_weight: float = Field(
+        1.0,
+        ge=0,
+        description="cost of a match also adds weight * (1 - cos) / 2 of the angle between a track's"
+        " velocity and its way to the face (a hidden face comes out the way it was going)",
     )
     appearance_alpha: float = Field(
         0.1, gt=0, le=1, description="EMA weight of a clean new appearance in a track's descriptor"

@@ -180,6 +180,7 @@ class TrackerHandler:
                         seq,
                         [Observation(f.box_xyxy, f.probs, f.score, f.appearance) for f in msg.faces],
                         msg.captured_ms,
+                        msg.size_wh,
                     )
                     batch.outputs.append((out, self._published(msg, views)))
                     self.stats["frames"] += 1

@@ -67,10 +67,17 @@ class CameraTracker:
         self._lost: list[Track] = []
 
     def update(
-        self, seq: int, observations: Sequence[Observation], t_ms: int | None = None
+        self,
+        seq: int,
+        observations: Sequence[Observation],
+        t_ms: int | None = None,
+        frame_wh: tuple[int, int] | None = None,
     ) -> list[TrackView]:
         """Apply one frame (seq strictly increasing; gaps allowed) captured at ``t_ms`` (epoch ms; None:
         ``seq`` at 25 fps) and return the confirmed tracks matched in this frame, sorted by track_id.
+        With ``frame_wh`` (the frame's width and height), a missed track whose motion has carried it out
+        of the frame is lost at once: it walked out, so it is found again by appearance only, not by
+        motion, however soon a face comes in where it left.
 
         Raises ``ValueError`` when ``seq`` does not increase or an observation's labels differ from
         its track's, or its appearance is not a descriptor.
@@ -81,18 +88,21 @@ class CameraTracker:
         boxes = [as_box(o.box_xyxy) for o in observations]
         looks = [unpack(o.appearance) if o.appearance else None for o in observations]
         occluded = _occluded(boxes, cfg.occlusion_iou)
+        cut = {i for i, b in enumerate(boxes) if frame_wh is not None and _at_edge(b, frame_wh)}
         # a partial face's pixels are partly another's: its descriptor is no evidence, for or against
         matches = self._match(seq, boxes, [None if i in occluded else v for i, v in enumerate(looks)])
         matched_o = {oi for _, oi in matches}
         pairs = [(self._tracks[ti], oi) for ti, oi in matches]
         unmatched_o = [i for i in range(len(observations)) if i not in matched_o]
-        pending = [(t, oi) for t, oi in pairs if t.pending]
-        # faces no track claimed, and those of held-back new tracks, may be lost people; a partial face's
-        # pixels are not its own, so occluded faces are not asked
-        probe = [oi for oi in unmatched_o + [oi for _, oi in pending] if oi not in occluded]
         taken = {id(t) for t, _ in pairs}  # matched by motion already: not a candidate as well
-        revived = self._reidentify(seq, [(oi, boxes[oi], looks[oi]) for oi in probe], taken)
-        merged = {id(t) for t, oi in pending if oi in revived}  # never shown, so its id is never seen
+        candidates = self._reid_candidates(seq, taken)
+        # faces no track claimed, and those of held-back new tracks, may be lost people; a partial face's
+        # pixels are partly another's, so occluded faces are not asked
+        probes = [oi for oi in unmatched_o + [oi for t, oi in pairs if t.pending] if oi not in occluded]
+        probes = [oi for oi in probes if looks[oi] is not None]
+        scores = _similarities([t.appearance for t in candidates], [looks[oi] for oi in probes])
+        revived = self._reidentify(seq, now, candidates, [(oi, boxes[oi]) for oi in probes], scores)
+        merged = {id(t) for t, oi in pairs if t.pending and oi in revived}  # never shown: its id is unseen
         self._tracks = [t for t in self._tracks if id(t) not in merged]
         pairs = [(t, oi) for t, oi in pairs if id(t) not in merged] + [(t, oi) for oi, t in revived.items()]
         unmatched_o = [oi for oi in unmatched_o if oi not in revived]
@@ -101,11 +111,11 @@ class CameraTracker:
             if track.lost:
                 self._lost.remove(track)
                 self._tracks.append(track)
-            self._observe(track, seq, now, observations[oi], boxes[oi], looks[oi], oi in occluded)
+            self._observe(track, seq, now, observations[oi], boxes[oi], looks[oi], oi in occluded, oi in cut)
             seen.append(track)
         seen_ids = {id(t) for t in seen}
         self._tracks = [t for t in self._tracks if t.confirmed or id(t) in seen_ids]  # missed tentative
-        self._prune(seq, now, missed_now=True)
+        self._prune(seq, now, missed_now=True, frame_wh=frame_wh)
         hold = bool(self._reid_candidates(seq))
         for oi in unmatched_o:
             look = looks[oi] if oi not in occluded else None
@@ -121,12 +131,15 @@ class CameraTracker:
         box: BoxXYXY,
         look: Vector | None,
         occluded: bool,
+        cut: bool = False,
     ) -> None:
         """Apply one matched observation. Motion: after a gap, the observation-centric re-update
         (:meth:`BoxKalman.reupdated`); a box whose height jumped against the prediction (a face half
         hidden or half out of the frame) counts with ten times the measurement noise, so it cannot bend
         the motion state. Appearance: only faces that overlap no other face (``occluded`` False) update
-        the track's descriptor."""
+        the track's descriptor. A held-back face cut by the frame's edge (``cut``: walking in) does not
+        count down its wait, up to three times ``reid_wait_frames``: half a face does not look like its
+        owner yet, so it is asked again once it is in."""
         cfg = self.config
         dt = seq - track.last_seq
         lost, track.lost = track.lost, False
@@ -159,6 +172,8 @@ class CameraTracker:
         track.last_seq = seq
         track.last_ms = now
         needed = max(cfg.min_hits, cfg.reid_wait_frames) if track.pending else cfg.min_hits
+        if track.pending and cut:
+            needed = max(needed, 3 * cfg.reid_wait_frames)
         track.confirmed = track.confirmed or track.hits >= needed
         track.pending = track.pending and not track.confirmed
         if track.confirmed and track.track_id == 0:  # a held-back face turned out to be new: its id now
@@ -166,33 +181,39 @@ class CameraTracker:
             self.next_id += 1
 
     def _match(self, seq: int, boxes: list[BoxXYXY], looks: list[Vector | None]) -> list[tuple[int, int]]:
-        """Matching cascade: tracks seen most recently pick first among the detections still free, so
-        a hidden track cannot take the detection of the face passing in front of it. The cost adds
-        ``appearance_weight * (1 - similarity)``, which decides between two faces that motion cannot
-        tell apart (a crossing), and the gate widens with the motion's uncertainty. A track missed for
-        a frame or more also needs an appearance that does not contradict the face's (similarity at least
+        """Two rounds: the tracks seen most recently pick first among the detections, so a hidden track
+        cannot take the detection of the face passing in front of it; then every track hidden for longer
+        is matched *jointly* to what is left (one optimal assignment over the group), so faces that
+        vanished together behind an object are sorted out together, not one after another. The cost adds
+        ``appearance_weight * (1 - similarity)``, which decides between two faces that motion cannot tell
+        apart (a crossing), and ``direction_weight`` times the inconsistency of the way from the track's
+        last box to the face with the track's velocity (:func:`_direction_costs`, OC-SORT's
+        observation-centric momentum); the gate widens with the motion's uncertainty. A track missed for a
+        frame or more also needs an appearance that does not contradict the face's (similarity at least
         ``motion_min_similarity``), so a stranger who appears where a hidden face was predicted does not
         take its id."""
         cfg = self.config
-        levels: dict[int, list[int]] = {}
-        for i, t in enumerate(self._tracks):
-            levels.setdefault(seq - t.last_seq, []).append(i)
+        gaps = {i: seq - t.last_seq for i, t in enumerate(self._tracks)}
+        first = min(gaps.values(), default=0)
+        rounds = [[i for i, g in gaps.items() if g == first], [i for i, g in gaps.items() if g > first]]
         free = list(range(len(boxes)))
         matches: list[tuple[int, int]] = []
-        for level in sorted(levels):
-            if not free:
-                break
-            members = levels[level]
-            predicted = [self._tracks[i].predicted(seq, cfg) for i in members]
-            sims = _similarities([self._tracks[i].appearance for i in members], [looks[d] for d in free])
+        for members in rounds:
+            if not free or not members:
+                continue
+            tracks = [self._tracks[i] for i in members]
+            predicted = [t.predicted(seq, cfg) for t in tracks]
+            sims = _similarities([t.appearance for t in tracks], [looks[d] for d in free])
+            hidden = np.array([gaps[i] > 1 for i in members])[:, None]
+            directions = _direction_costs(tracks, [gaps[i] for i in members], [boxes[d] for d in free])
             found, _, left = associate_gated(
                 [box for box, _ in predicted],
                 [boxes[d] for d in free],
                 cfg.iou_threshold,
                 [gate for _, gate in predicted],
                 cfg.centre_weight,
-                forbidden=sims < cfg.motion_min_similarity if level > 1 else None,
-                extra_cost=cfg.appearance_weight * (1.0 - sims),
+                forbidden=(sims < cfg.motion_min_similarity) & hidden,
+                extra_cost=cfg.appearance_weight * (1.0 - sims) + cfg.direction_weight * directions,
             )
             matches += [(members[t], free[d]) for t, d in found]
             free = [free[d] for d in left]
@@ -207,33 +228,42 @@ class CameraTracker:
         return [t for t in hidden + self._lost if t.appearance is not None and id(t) not in (taken or ())]
 
     def _reidentify(
-        self, seq: int, faces: list[tuple[int, BoxXYXY, Vector | None]], taken: set[int]
+        self,
+        seq: int,
+        now: int,
+        candidates: list[Track],
+        faces: list[tuple[int, BoxXYXY]],
+        scores: npt.NDArray[np.float64],
     ) -> dict[int, Track]:
-        """Give faces that no track matched by motion the id of a lost track, or of a track hidden for
-        more than a frame, that they resemble: similarity at least ``reid_min_similarity``, ahead of the
-        next candidate (track or face) by ``reid_margin``, the box within ``reid_max_dist`` face heights
-        of the track's last one and of a similar size (half to twice). Optimal (Hungarian) assignment on
-        ``1 - similarity``. Returns observation index -> track (a lost one still in ``_lost``)."""
+        """Give faces the id of a lost track, or of a track hidden for more than a frame, that they
+        resemble: ``scores`` (candidates x faces) is the faces' appearance similarity to each candidate,
+        decided for all of them at once (Hungarian on ``1 - score``). A pair needs a score of at least
+        ``reid_min_similarity``, ahead of the next
+        candidate (track or face) by ``reid_margin``, a size like the track's (half to twice) and a
+        distance from where the track was last seen that a person can cover: ``reid_max_dist`` face
+        heights per second since then (at least one second's worth), so after a few seconds a face may
+        come back anywhere. Returns observation index -> track (a lost one still in ``_lost``)."""
         cfg = self.config
-        candidates = self._reid_candidates(seq, taken)
-        faces = [f for f in faces if f[2] is not None]
         if not candidates or not faces:
             return {}
-        sims = _similarities([t.appearance for t in candidates], [look for _, _, look in faces])
-        dist = centre_distance_matrix([t.last_box_xyxy for t in candidates], [box for _, box, _ in faces])
-        ratio = np.array([[height(b) / height(t.last_box_xyxy) for _, b, _ in faces] for t in candidates])
+        dist = centre_distance_matrix([t.last_box_xyxy for t in candidates], [box for _, box in faces])
+        ratio = np.array([[height(b) / height(t.last_box_xyxy) for _, b in faces] for t in candidates])
+        away_s = np.array([max(1.0, (now - t.last_ms) / 1000) for t in candidates])[:, None]
         allowed = (
-            (sims >= cfg.reid_min_similarity) & (dist <= cfg.reid_max_dist) & (ratio >= 0.5) & (ratio <= 2)
+            (scores >= cfg.reid_min_similarity)
+            & (dist <= cfg.reid_max_dist * away_s)
+            & (ratio >= 0.5)
+            & (ratio <= 2)
         )
         if not allowed.any():
             return {}
-        rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - sims, 1e6))
+        rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - scores, 1e6))
         out: dict[int, Track] = {}
         for r, c in zip(rows, cols, strict=True):
             if not allowed[r, c]:
                 continue
-            others = np.concatenate([np.delete(sims[:, c], r), np.delete(sims[r, :], c)])
-            if others.size and sims[r, c] - others.max() < cfg.reid_margin:
+            others = np.concatenate([np.delete(scores[:, c], r), np.delete(scores[r, :], c)])
+            if others.size and scores[r, c] - others.max() < cfg.reid_margin:
                 continue  # two people look alike here: a new id is safer than a wrong merge
             out[faces[c][0]] = candidates[r]
         return out
@@ -253,19 +283,31 @@ class CameraTracker:
         self.last_seq = seq
         self._prune(seq, now, missed_now=False)
 
-    def _prune(self, seq: int, now: int, *, missed_now: bool) -> None:
-        """Tracks unseen for more than max_age_frames frames (``missed_now`` counts frame ``seq`` too)
-        become lost (confirmed ones with an appearance, while re-identification is on); lost tracks older
-        than ``reid_window_s`` are dropped."""
+    def _prune(
+        self, seq: int, now: int, *, missed_now: bool, frame_wh: tuple[int, int] | None = None
+    ) -> None:
+        """Tracks unseen for more than max_age_frames frames (``missed_now`` counts frame ``seq`` too), or
+        missed with their predicted centre outside the frame (``frame_wh``), become lost (confirmed ones
+        with an appearance, while re-identification is on); lost tracks older than ``reid_window_s`` are
+        dropped."""
         limit = self.config.max_age_frames + (0 if missed_now else 1)
         keep_lost = self.config.reid_window_s > 0
+        gone = {id(t) for t in self._tracks if seq - t.last_seq > limit}
+        if frame_wh is not None and missed_now:
+            gone |= {id(t) for t in self._tracks if t.last_seq < seq and self._left(t, seq, frame_wh)}
         for t in self._tracks:
-            if seq - t.last_seq > limit and keep_lost and t.confirmed and t.appearance is not None:
+            if id(t) in gone and keep_lost and t.confirmed and t.appearance is not None:
                 t.lost = True
                 self._lost.append(t)
-        self._tracks = [t for t in self._tracks if seq - t.last_seq <= limit]
+        self._tracks = [t for t in self._tracks if id(t) not in gone]
         window_ms = self.config.reid_window_s * 1000
         self._lost = [t for t in self._lost if now - t.last_ms <= window_ms]
+
+    def _left(self, track: Track, seq: int, frame_wh: tuple[int, int]) -> bool:
+        """Whether ``track``'s predicted centre at ``seq`` lies outside a ``frame_wh`` frame."""
+        x1, y1, x2, y2 = track.predicted(seq, self.config)[0]
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        return not (0 <= cx <= frame_wh[0] and 0 <= cy <= frame_wh[1])
 
     def _new_track(self, seq: int, now: int, obs: Observation, look: Vector | None, hold: bool) -> Track:
         box = as_box(obs.box_xyxy)
@@ -328,6 +370,42 @@ def _similarities(tracks: Sequence[Vector | None], faces: Sequence[Vector | None
         for j, b in enumerate(faces):
             if a is not None and b is not None and a.shape == b.shape:
                 out[i, j] = similarity(a, b)
+    return out
+
+
+def _at_edge(box: BoxXYXY, frame_wh: tuple[int, int], margin: float = 2.0) -> bool:
+    """Whether ``box`` reaches within ``margin`` pixels of a ``frame_wh`` frame's border (or beyond)."""
+    return (
+        box[0] <= margin
+        or box[1] <= margin
+        or box[2] >= frame_wh[0] - margin
+        or box[3] >= frame_wh[1] - margin
+    )
+
+
+def _direction_costs(
+    tracks: Sequence[Track], gaps: Sequence[int], faces: Sequence[BoxXYXY]
+) -> npt.NDArray[np.float64]:
+    """For each track and face, how much the way from the track's last seen box to the face goes against
+    the track's velocity: ``(1 - cos angle) / 2``, 0 along it, 1 straight back. 0 for a track whose
+    velocity would move it less than a quarter of its face height over its gap (its direction is not
+    known well enough to say)."""
+    out = np.zeros((len(tracks), len(faces)), np.float64)
+    if not faces:
+        return out
+    centres = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in faces])
+    for i, (t, gap) in enumerate(zip(tracks, gaps, strict=True)):
+        velocity = t.kalman.mean[4:6]
+        speed = float(np.linalg.norm(velocity))
+        if speed * gap < 0.25 * height(t.last_box_xyxy):
+            continue
+        last = np.array(
+            ((t.last_box_xyxy[0] + t.last_box_xyxy[2]) / 2, (t.last_box_xyxy[1] + t.last_box_xyxy[3]) / 2)
+        )
+        way = centres - last
+        lengths = np.linalg.norm(way, axis=1)
+        cos = np.where(lengths > 1e-6, way @ velocity / np.maximum(lengths, 1e-6) / speed, 1.0)
+        out[i] = (1.0 - cos) / 2
     return out
 
 
