@@ -58,12 +58,22 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class Occluder:
+    """An object that is not a face (a pillar, a pole), drawn in front of every face: ``(x1, y1, x2, y2)``
+    pixels, a flat ``grey`` level with a darker edge."""
+
+    box: tuple[int, int, int, int]
+    grey: int = 150
+
+
+@dataclass(frozen=True)
 class ClipSpec:
     name: str
     frames: int
     actors: tuple[Actor, ...]
     noise_std: float = 3.0  # per-frame sensor noise, grey levels, so detections jitter like a camera
     seed: int = 0
+    occluders: tuple[Occluder, ...] = ()
 
 
 @dataclass
@@ -159,8 +169,9 @@ def render(spec: ClipSpec, media: Path) -> Rendered:
             layer = _paste(canvas, sp, ox, oy)
             placed.append((actor, (fx1 + ox, fy1 + oy, fx2 + ox, fy2 + oy), layer))
             cover = np.maximum(cover, layer)
+        front = _draw_occluders(canvas, spec.occluders)
         for i, (actor, box, _) in enumerate(placed):
-            above = np.zeros((h, w), np.float32)
+            above = front.copy()
             for _, _, layer in placed[i + 1 :]:
                 above = np.maximum(above, layer)
             if _visible_fraction(box, above) >= MIN_VISIBLE:
@@ -168,6 +179,19 @@ def render(spec: ClipSpec, media: Path) -> Rendered:
         noisy = canvas + rng.normal(0, spec.noise_std, canvas.shape).astype(np.float32)
         out.frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
     return out
+
+
+def _draw_occluders(canvas: np.ndarray, occluders: tuple[Occluder, ...]) -> np.ndarray:
+    """Draw the occluders over ``canvas``; returns their full-frame cover (1 where one is)."""
+    h, w = canvas.shape[:2]
+    cover = np.zeros((h, w), np.float32)
+    for occ in occluders:
+        x1, y1, x2, y2 = (max(0, v) for v in occ.box)
+        canvas[y1:y2, x1:x2] = occ.grey
+        canvas[y1:y2, x1 : min(x1 + 3, x2)] = occ.grey * 0.6  # a shaded edge, as a real pole has
+        canvas[y1:y2, max(x2 - 3, x1) : x2] = occ.grey * 0.6
+        cover[y1:y2, x1:x2] = 1.0
+    return cover
 
 
 def _paste(canvas: np.ndarray, sp: Sprite, ox: int, oy: int) -> np.ndarray:
@@ -394,6 +418,74 @@ def _fast(frames: int = 60) -> ClipSpec:
     )
 
 
+def _behind_object(kind: str) -> Callable[[], ClipSpec]:
+    """Two faces pass behind an object that is not a face, at the same time, and come out again.
+
+    - ``pole``: a 50 px pole; the faces cross each other behind it (each is hidden a few frames);
+    - ``pillar``: a 130 px pillar; they cross behind it, both hidden for over a second, and leave on the
+      side the other came from;
+    - ``pillar_overtake``: both walk right, the one behind faster; she overtakes behind the pillar, so
+      they come out in the other order, moving the same way.
+    A third face stands aside the whole time."""
+
+    def make() -> ClipSpec:
+        if kind == "pole":
+            occ, speed, frames = Occluder((300, 0, 350, 360), grey=165), 4.0, 130
+        else:
+            occ, speed, frames = Occluder((255, 0, 385, 360), grey=140), 3.0, 200
+        meet = frames // 2
+        if kind == "pillar_overtake":
+            meet = 70  # she catches up with him behind the pillar's middle, at 5 against his 2 px/frame
+            a = linear(320 - 5.0 * meet, 178, 320 + 5.0 * (frames - 1 - meet), 178, frames)
+            b = linear(320 - 2.0 * meet, 170, 320 + 2.0 * (frames - 1 - meet), 170, frames)
+            actors = (Actor(1, "cleo", a, z=1), Actor(2, "ben", b, z=0))
+        else:
+            a = linear(320 - speed * meet, 175, 320 + speed * (frames - 1 - meet), 180, frames)
+            b = linear(320 + speed * meet, 170, 320 - speed * (frames - 1 - meet), 168, frames)
+            actors = (Actor(1, "cleo", a, z=1), Actor(2, "ben", b, z=0))
+        return ClipSpec(
+            kind,
+            frames,
+            (*actors, Actor(3, "fay", still(570, 300), height_px=70)),
+            seed=40 + len(kind),
+            occluders=(occ,),
+        )
+
+    return make
+
+
+def _absence(away_s: float) -> Callable[[], ClipSpec]:
+    """cleo walks out through the left edge and comes back ``away_s`` seconds later (from her last frame
+    in view to her first again) through the *right* edge. While she is away a stranger (gus) walks across
+    and leaves, and another (anna) walks in from the left 2 s before she returns and stays; hal stands at
+    the top right. ``away_s`` is the time the ground truth has her out of view."""
+
+    def make() -> ClipSpec:
+        away = round(away_s * FPS)
+        gone = 45  # her face box is then half outside the left edge: the last frame she counts as seen
+        back = gone + away  # the first frame she counts as seen again, half inside the right edge
+        frames = back + 75
+        # her box centre on the edge: half of it in view (``MIN_VISIBLE``) at ``gone`` and ``back``
+        out = waypoints((0, 300, 185), (gone, 0, 185), (gone + 12, -80, 185))
+        ret = waypoints((back - 12, 720, 195), (back, 640, 195), (frames, 400, 195))
+        return ClipSpec(
+            f"absence_{away_s:g}s",
+            frames,
+            (
+                Actor(1, "cleo", out, z=1, stop=gone + 12),
+                Actor(1, "cleo", ret, z=1, start=back - 12),
+                Actor(
+                    2, "gus", waypoints((gone + 20, 700, 165), (gone + 110, -60, 170)), z=2, start=gone + 20
+                ),
+                Actor(3, "anna", waypoints((back - 50, -60, 200), (back - 10, 150, 205)), start=back - 50),
+                Actor(4, "hal", still(560, 70), height_px=70),
+            ),
+            seed=50 + round(away_s),
+        )
+
+    return make
+
+
 #: clips with identity events (crossings, occlusions, exits and re-entries, crowds, scale, speed)
 TRACKING_CLIPS: dict[str, Callable[[], ClipSpec]] = {
     "crossing": _crossing,
@@ -404,6 +496,8 @@ TRACKING_CLIPS: dict[str, Callable[[], ClipSpec]] = {
     "six_faces": _six_faces,
     "approach": _approach,
     "fast": _fast,
+    **{k: _behind_object(k) for k in ("pole", "pillar", "pillar_overtake")},
+    **{f"absence_{s}s": _absence(s) for s in (5, 8, 10)},
 }
 #: the frame step of the "live" variant of every clip: 25 -> 5 fps, the frames live mode sees after drops
 LIVE_STEP = 5
