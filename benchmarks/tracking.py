@@ -3,13 +3,13 @@
 Usage: python -m benchmarks.tracking [--media DIR] [--out DIR] [--cache DIR] [--part ids|boxes|labels|all]
        [--stability-video PATH] [--clips NAME ...] [--json]
 
-- ids: IDF1 / ID switches / wrong merges / recall / precision on the generated clips
+- ids: IDF1 / ID switches / wrong merges / splits / recall / precision on the generated clips
   (tests/support/clips.py: crossings, occlusions of 10-30 frames, exits and re-entries with a stranger,
   six faces, scale change, fast motion, faces hidden together behind a pole or a pillar, absences of 5, 8
   and 10 s with a return from the other edge and strangers meanwhile), each at 25 fps and at 5 fps
-  (every 5th frame, skip markers between), for the original project's tracker (greedy IOU on the last box, EMA 0.3, max_age 10), ours
-  without and with re-identification, and SORT, ByteTrack, OC-SORT and BoT-SORT from the ``trackers``
-  package (``pip install -e '.[bench]'``) on the same detections.
+  (every 5th frame, skip markers between), for the original project's tracker (greedy IOU on the last
+  box, EMA 0.3, max_age 10), ours without and with re-identification, and SORT, ByteTrack, OC-SORT and
+  BoT-SORT from the ``trackers`` package (``pip install -e '.[bench]'``) on the same detections.
 - boxes: box jitter on a still face (RMS distance of the box centre from its mean, px) and lag on a
   moving face (mean distance of the box centre from the true centre, px) for the raw detections, EMA and
   One Euro settings.
