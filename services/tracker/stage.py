@@ -65,6 +65,7 @@ class CameraTracker:
         self.last_seq: int | None = None
         self._tracks: list[Track] = []
         self._lost: list[Track] = []
+        self.frame_wh: tuple[int, int] | None = None  # the last frame's size, when the caller gave it
 
     def update(
         self,
@@ -83,6 +84,7 @@ class CameraTracker:
         its track's, or its appearance is not a descriptor.
         """
         now = time_of(seq, t_ms)
+        self.frame_wh = frame_wh or self.frame_wh
         self._advance(seq, now)
         cfg = self.config
         boxes = [as_box(o.box_xyxy) for o in observations]
@@ -115,7 +117,7 @@ class CameraTracker:
             seen.append(track)
         seen_ids = {id(t) for t in seen}
         self._tracks = [t for t in self._tracks if t.confirmed or id(t) in seen_ids]  # missed tentative
-        self._prune(seq, now, missed_now=True, frame_wh=frame_wh)
+        self._prune(seq, now, missed_now=True)
         hold = bool(self._reid_candidates(seq))
         for oi in unmatched_o:
             look = looks[oi] if oi not in occluded else None
@@ -283,18 +285,17 @@ class CameraTracker:
         self.last_seq = seq
         self._prune(seq, now, missed_now=False)
 
-    def _prune(
-        self, seq: int, now: int, *, missed_now: bool, frame_wh: tuple[int, int] | None = None
-    ) -> None:
+    def _prune(self, seq: int, now: int, *, missed_now: bool) -> None:
         """Tracks unseen for more than max_age_frames frames (``missed_now`` counts frame ``seq`` too), or
-        missed with their predicted centre outside the frame (``frame_wh``), become lost (confirmed ones
-        with an appearance, while re-identification is on); lost tracks older than ``reid_window_s`` are
-        dropped."""
+        missed with their predicted centre outside the frame (of the last size given), become lost
+        (confirmed ones with an appearance, while re-identification is on); lost tracks older than
+        ``reid_window_s`` are dropped."""
         limit = self.config.max_age_frames + (0 if missed_now else 1)
         keep_lost = self.config.reid_window_s > 0
         gone = {id(t) for t in self._tracks if seq - t.last_seq > limit}
-        if frame_wh is not None and missed_now:
-            gone |= {id(t) for t in self._tracks if t.last_seq < seq and self._left(t, seq, frame_wh)}
+        if self.frame_wh is not None:  # a track seen in the previous frame may still be matched in this one
+            missed = 1 if missed_now else 2
+            gone |= {id(t) for t in self._tracks if seq - t.last_seq >= missed and self._left(t, seq)}
         for t in self._tracks:
             if id(t) in gone and keep_lost and t.confirmed and t.appearance is not None:
                 t.lost = True
@@ -303,11 +304,12 @@ class CameraTracker:
         window_ms = self.config.reid_window_s * 1000
         self._lost = [t for t in self._lost if now - t.last_ms <= window_ms]
 
-    def _left(self, track: Track, seq: int, frame_wh: tuple[int, int]) -> bool:
-        """Whether ``track``'s predicted centre at ``seq`` lies outside a ``frame_wh`` frame."""
+    def _left(self, track: Track, seq: int) -> bool:
+        """Whether ``track``'s predicted centre at ``seq`` lies outside the frame (``frame_wh``)."""
+        assert self.frame_wh is not None
         x1, y1, x2, y2 = track.predicted(seq, self.config)[0]
         cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-        return not (0 <= cx <= frame_wh[0] and 0 <= cy <= frame_wh[1])
+        return not (0 <= cx <= self.frame_wh[0] and 0 <= cy <= self.frame_wh[1])
 
     def _new_track(self, seq: int, now: int, obs: Observation, look: Vector | None, hold: bool) -> Track:
         box = as_box(obs.box_xyxy)
