@@ -52,6 +52,7 @@ class TrackerState(msgspec.Struct, frozen=True):
     last_seq: int | None
     tracks: list[TrackState]
     lost: list[TrackState] = []  # kept for re-identification (version 3)
+    frame_wh: tuple[int, int] | None = None  # the camera's last frame size (absent before issue 27)
 
 
 class Checkpoint(msgspec.Struct, frozen=True):

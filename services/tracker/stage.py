@@ -344,6 +344,7 @@ class CameraTracker:
             last_seq=self.last_seq,
             tracks=[to_state(t) for t in self._tracks],
             lost=[to_state(t) for t in self._lost],
+            frame_wh=self.frame_wh,
         )
 
     @classmethod
@@ -361,6 +362,7 @@ class CameraTracker:
         tracker.last_seq = state.last_seq
         tracker._tracks = [from_state(t) for t in state.tracks]
         tracker._lost = [from_state(t, lost=True) for t in state.lost]
+        tracker.frame_wh = state.frame_wh
         return tracker
 
 

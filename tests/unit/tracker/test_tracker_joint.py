@@ -5,8 +5,10 @@ tests/e2e/test_tracking_clips.py (pole, pillar, pillar_overtake, absence_*) run 
 
 from __future__ import annotations
 
+import msgspec
 import numpy as np
 
+from services.tracker.checkpoint import TrackerState
 from services.tracker.stage import CameraTracker, TrackerConfig, _direction_costs
 from tests.unit.tracker.test_tracker_reid import FPS_MS, face, look
 
@@ -109,3 +111,11 @@ def test_a_face_walking_in_at_the_edge_is_held_back_until_it_is_in_and_then_reco
         shown |= step(t, seq, face(540 - 4 * i, her))
     assert set(shown) == {1}, shown
     assert np.isclose(shown[1], 540 - 4 * 5, atol=15)
+
+
+def test_the_frame_size_survives_a_checkpoint() -> None:
+    t = CameraTracker(TrackerConfig())
+    step(t, 0, face(300, 1))
+    stored = msgspec.json.decode(msgspec.json.encode(t.to_state()), type=TrackerState)
+    restored = CameraTracker.from_state(stored, TrackerConfig())
+    assert restored.frame_wh == FRAME
