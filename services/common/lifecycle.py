@@ -37,8 +37,16 @@ from services.common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
-#: what counts as "Redis is away" everywhere: wait and retry, never crash
+#: what counts as "Redis is away" everywhere: wait and retry, never crash (see :func:`redis_away`)
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
+def redis_away(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis is away for now: no connection, a timeout, or a master that refuses
+    writes because fewer replicas than its ``min-replicas-to-write`` are in reach (``NOREPLICAS``; what
+    was not written is written again once they are back, so nothing is acknowledged that a failover
+    could lose)."""
+    return isinstance(exc, REDIS_DOWN) or (isinstance(exc, redis.ResponseError) and "NOREPLICAS" in str(exc))
 
 
 class Backoff:
@@ -111,7 +119,9 @@ def run_service(
                 backoff.reset()
                 if burst and not did:
                     break
-            except REDIS_DOWN as exc:
+            except redis.RedisError as exc:
+                if not redis_away(exc):
+                    raise
                 delay = backoff.next_s()
                 log.warning("redis unavailable error=%r retry_in_s=%.1f", str(exc), delay)
                 hooks.on_redis_lost()

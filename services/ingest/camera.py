@@ -13,7 +13,7 @@ from services.common import codec, keys, registry
 from services.common.credentials import CredentialError
 from services.common.frames import publish_frame
 from services.common.image import encode_jpeg
-from services.common.lifecycle import REDIS_DOWN, Backoff
+from services.common.lifecycle import Backoff, redis_away
 from services.common.registry import Camera
 from services.common.schema import End, Mode
 from services.common.sources import SourceError, SourceSpec, job_path, parse_uri
@@ -64,13 +64,14 @@ class CameraReader:
                 else:
                     self._run_live()
                 return
-            except REDIS_DOWN as exc:
-                delay = backoff.next_s()
-                log.warning(
-                    "redis unavailable camera=%s error=%r retry_in_s=%.1f", cam.camera_id, str(exc), delay
-                )
-                self.stop.wait(delay)
             except Exception as exc:  # noqa: BLE001 -- a camera must never take the ingest service down
+                if redis_away(exc):
+                    delay = backoff.next_s()
+                    log.warning(
+                        "redis unavailable camera=%s error=%r retry_in_s=%.1f", cam.camera_id, str(exc), delay
+                    )
+                    self.stop.wait(delay)
+                    continue
                 log.exception("camera crashed camera=%s", cam.camera_id)
                 error = f"internal error: {type(exc).__name__}: {exc}"[:500]
                 try:

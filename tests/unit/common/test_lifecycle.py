@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
+import redis
 
-from services.common.lifecycle import Backoff, stats_line
+from services.common.lifecycle import Backoff, redis_away, stats_line
 from services.common.settings import CommonSettings
 from services.tracker.settings import TrackerSettings
 
@@ -43,3 +44,14 @@ def test_a_bad_old_value_is_refused_like_a_new_one(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("EMOSTREAM_MAX_BATCH", "0")
     with pytest.raises(ValueError, match="read_count"):
         CommonSettings()
+
+
+def test_redis_is_away_when_unreachable_or_refusing_writes_for_want_of_replicas_and_not_otherwise() -> None:
+    assert redis_away(redis.ConnectionError("refused"))
+    assert redis_away(redis.TimeoutError("slow"))
+    assert redis_away(redis.ResponseError("NOREPLICAS Not enough good replicas to write."))
+    assert redis_away(
+        redis.ResponseError("Command # 1 (XADD s * a 1) of pipeline caused error: NOREPLICAS ...")
+    )
+    assert not redis_away(redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind"))
+    assert not redis_away(ValueError("not redis"))
