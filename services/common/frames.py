@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 
 from services.common import codec, keys
@@ -29,6 +31,7 @@ def publish_frame(
         mode=mode,
         frame_key=keys.frame(camera_id, seq),
         size_wh=size_wh,
+        hops={"ingest": int(time.time() * 1000)},
     )
     pipe = client.pipeline(transaction=True)
     pipe.set(ref.frame_key, jpeg, ex=ttl_s if mode == "live" else None)

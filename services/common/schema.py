@@ -25,6 +25,10 @@ class Header(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     captured_ms: int
     mode: Mode = "live"
+    # epoch ms at each hop the frame has passed, for the latency breakdown (``emostream bench``):
+    # ``ingest`` (published), ``detector_in``/``_out``, ``classifier_in``/``_out``, ``tracker_in``/``_out``;
+    # an optional field (older messages have none), copied forward by every stage (:func:`carried`)
+    hops: dict[str, int] = {}
 
 
 class Frame(Header, frozen=True, kw_only=True):
@@ -139,6 +143,7 @@ def carried(msg: Frame | Faces | Emotions) -> dict[str, Any]:
         "mode": msg.mode,
         "frame_key": msg.frame_key,
         "size_wh": msg.size_wh,
+        "hops": msg.hops,
     }
 
 

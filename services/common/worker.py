@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
 import redis
 
 from services.common import keys, metrics
 from services.common.connect import connect
 from services.common.lifecycle import Service, run_service
-from services.common.schema import End, Message, Skip
+from services.common.schema import End, Header, Message, Skip
 from services.common.settings import CommonSettings
 from services.common.streams import Batch, Entry, StreamClient
 
@@ -299,7 +300,12 @@ def map_stage(
         except Exception as exc:  # noqa: BLE001 -- one bad batch must not kill the worker
             log.exception("batch failed stage=%s size=%d", service, len(messages))
             results = [exc] * len(messages)
+        done = now_ms()
         for (slot, entry, msg), result in zip(todo, results, strict=True):
+            if isinstance(result, Header):  # when this stage read it and answered it: the latency breakdown
+                result = msgspec.structs.replace(
+                    result, hops={**msg.hops, f"{service}_in": now, f"{service}_out": done}
+                )
             if isinstance(result, Exception):
                 batch.dead.append((entry, f"{service} failed: {result}"))
                 result = skip_of(msg, service, str(result))

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import redis
 
 from services.common import keys
@@ -182,7 +184,7 @@ class TrackerHandler:
                         msg.captured_ms,
                         msg.size_wh,
                     )
-                    batch.outputs.append((out, self._published(msg, views)))
+                    batch.outputs.append((out, self._published(msg, views, now_ms)))
                     self.stats["frames"] += 1
                 elif isinstance(msg, Skip):
                     tracker.skip(seq, msg.captured_ms)
@@ -207,10 +209,15 @@ class TrackerHandler:
             self.timelines.pop(camera_id, None)
             self._timeline_due.pop(camera_id, None)
 
-    def _published(self, msg: Emotions, views: list[TrackView]) -> Tracks:
+    def _published(self, msg: Emotions, views: list[TrackView], now_ms: int) -> Tracks:
         """What leaves the tracker for one frame: its tracks (and their timeline), or under the
-        ``aggregate`` identity mode only the faces per shown label (no id, box or timeline)."""
+        ``aggregate`` identity mode only the faces per shown label (no id, box or timeline). Its hops
+        gain ``tracker_in`` (``now_ms``: when the frame was applied, after any wait in the reorder buffer)
+        and ``tracker_out``."""
         boxes = tuple(f.box_xyxy for f in msg.faces)
+        msg = msgspec.structs.replace(
+            msg, hops={**msg.hops, "tracker_in": now_ms, "tracker_out": int(time.time() * 1000)}
+        )
         if self.settings.identity == "aggregate":
             counts = dict(Counter(v.label for v in views))
             return Tracks(**carried(msg), tracks=(), face_boxes=boxes, counts=counts)

@@ -14,6 +14,7 @@ import cv2
 import pytest
 
 from services.cli.bench import camera_live, stage_figures
+from services.cli.bench.results import SEGMENTS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -86,6 +87,12 @@ def test_live_mode_reports_every_camera(sample_media: Path) -> None:
         assert run["annotated_fps"] == pytest.approx(
             sum(c["annotated_fps"] for c in run["cameras"].values()), abs=0.02
         )
+    pipeline = next(r for r in report["runs"] if r["name"] == "pipeline")
+    hops = pipeline["hops"]  # every stage stamped every result it passed on
+    assert list(hops) == [name for name, _, _ in SEGMENTS]
+    assert all(h["count"] > 0 and h["p50_ms"] >= 0 and h["p99_ms"] >= h["p50_ms"] for h in hops.values()), (
+        hops
+    )
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-from services.cli.bench.results import FileRun, LiveRun, camera_live, cpu_seconds
+from services.cli.bench.results import FileRun, LiveRun, camera_live, cpu_seconds, hop_breakdown
 
 
 def pipeline_env(name: str, backend: str | None, device: str = "cpu") -> dict[str, str]:
@@ -101,6 +101,7 @@ def pipeline_live(
         last_id = {keys.stream("tracks", c): "0-0" for c in cams}
         lat: dict[str, list[float]] = {c: [] for c in cams}
         seqs: dict[str, list[int]] = {c: [] for c in cams}
+        hops: list[dict[str, int]] = []
         measure_from = time.time() + warmup_s
         pids = list(running.supervisor.pids().values())
         cpu0 = 0.0
@@ -120,7 +121,7 @@ def pipeline_live(
                     if isinstance(msg, Tracks) and added_ms >= measure_from * 1000:
                         lat[cam].append(added_ms - msg.captured_ms)
                         seqs[cam].append(msg.seq)
+                        hops.append({**msg.hops, "captured": msg.captured_ms, "published": added_ms})
         cores = (cpu_seconds(pids) - cpu0) / seconds
-    return LiveRun(
-        "pipeline", seconds, {c: camera_live(lat[c], seqs[c], seconds) for c in cams}, round(cores, 2)
-    )
+    cameras = {c: camera_live(lat[c], seqs[c], seconds) for c in cams}
+    return LiveRun("pipeline", seconds, cameras, round(cores, 2), hop_breakdown(hops))

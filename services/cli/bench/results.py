@@ -36,12 +36,39 @@ class CameraLive:
     drop_rate: float
 
 
+#: the latency breakdown of a live result: (segment, from hop, to hop); ``captured`` is the frame's
+#: capture time, ``published`` the XADD time of its tracks, the rest the hops the stages stamp
+#: (``services.common.schema.Header.hops``); a ``*_queue`` segment is time spent waiting in a stream
+SEGMENTS: tuple[tuple[str, str, str], ...] = (
+    ("ingest", "captured", "ingest"),
+    ("detector_queue", "ingest", "detector_in"),
+    ("detector", "detector_in", "detector_out"),
+    ("classifier_queue", "detector_out", "classifier_in"),
+    ("classifier", "classifier_in", "classifier_out"),
+    ("tracker_queue", "classifier_out", "tracker_in"),
+    ("tracker", "tracker_in", "tracker_out"),
+    ("commit", "tracker_out", "published"),
+)
+
+
+def hop_breakdown(samples: Sequence[dict[str, int]]) -> dict[str, dict[str, int | None]]:
+    """p50 and p99 (ms) of each :data:`SEGMENTS` segment over ``samples`` (one dict of hop -> epoch ms
+    per result); a segment counts the samples that have both of its hops."""
+    out: dict[str, dict[str, int | None]] = {}
+    for name, start, end in SEGMENTS:
+        spans = [float(h[end] - h[start]) for h in samples if start in h and end in h]
+        summary = latency_summary(spans)
+        out[name] = {"p50_ms": summary.p50_ms, "p99_ms": summary.p99_ms, "count": summary.count}
+    return out
+
+
 @dataclass
 class LiveRun:
     name: str
     seconds: float
     cameras: dict[str, CameraLive]
     cpu_cores: float
+    hops: dict[str, dict[str, int | None]] = field(default_factory=dict)  # hop_breakdown, all cameras
 
     @property
     def annotated_fps(self) -> float:
@@ -99,4 +126,7 @@ def live_lines(runs: list[LiveRun]) -> list[str]:
                 f"  {cam}: offered {c.offered_fps} fps, annotated {c.annotated_fps} fps, latency p50/p99 "
                 f"{c.p50_ms}/{c.p99_ms} ms, dropped {c.drop_rate:.0%}"
             )
+        spans = ", ".join(f"{k} {v['p50_ms']}/{v['p99_ms']}" for k, v in r.hops.items() if v["count"])
+        if spans:
+            lines.append(f"  where the time goes, p50/p99 ms: {spans}")
     return lines
