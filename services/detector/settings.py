@@ -7,7 +7,7 @@ from services.common.settings import Backend, CommonSettings
 
 
 class DetectorSettings(CommonSettings):
-    min_face_size: int = Field(20, ge=8, description="MTCNN minimum face size, detection-image pixels")
+    min_face_size: int = Field(24, ge=8, description="MTCNN minimum face size, detection-image pixels")
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     min_score: float = Field(0.9, ge=0, le=1, description="faces below this confidence are dropped")
     min_size_px: float = Field(24, ge=0, description="faces whose shorter side is smaller are dropped")
