@@ -39,12 +39,11 @@ def test_direction_cost_is_zero_along_the_velocity_one_straight_back_and_zero_wh
     assert not _direction_costs(still._tracks, [10], [(200, 100, 280, 180)]).any(), "no direction, no cost"
 
 
-def cross_behind_pillar(config: TrackerConfig, hidden: int = 40) -> dict[int, float]:
-    """A (walking right) and B (walking left) meet behind a pillar and are hidden ``hidden`` frames. Just
-    before, A's last boxes are cut by the pillar on its left side, so they sit left of where A is; the
-    two come out on the sides each was walking to. The descriptors of the half-hidden faces are the
-    pillar's as much as their owners': A's comes out looking more like B, and B's like A (as the MTCNN
-    crops do on the pillar clip). Returns id -> x1 of the first frame after."""
+def cross_behind_pillar(config: TrackerConfig, hidden: int = 40) -> dict[str, float]:
+    """A (walking right) and B (walking left) meet behind a pillar and are hidden ``hidden`` frames, then
+    come out on the sides each was walking to. The descriptors of the faces coming out, half the pillar's
+    pixels, point to the other person (A's is more like B's, and B's like A's), as the MTCNN crops do
+    on the pillar clip. Returns "A" / "B" / "new" -> x1 of the first frame after."""
     a, b = look(1), look(2)
     t = CameraTracker(config)
     for seq in range(30):
