@@ -54,7 +54,9 @@ def test_dashboard_works_with_only_loopback(sample_media: Path, tmp_path: Path) 
         pytest.skip("unshare -n is not permitted here (needs root or user namespaces)")
     env = {**os.environ, INNER: str(sample_media)}
     inner = f"{Path(__file__).relative_to(ROOT)}::test_inner_offline_dashboard"
-    cmd = f"ip link set lo up && exec {sys.executable} -m pytest -q -p no:cacheprovider {inner}"
+    # --show-capture=no: a failure's own lines, not the server's log, end the output shown below
+    pytest_args = f"-q -p no:cacheprovider --show-capture=no {inner}"
+    cmd = f"ip link set lo up && exec {sys.executable} -m pytest {pytest_args}"
     done = subprocess.run(
         ["unshare", "-n", "sh", "-c", cmd], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
