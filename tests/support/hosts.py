@@ -7,7 +7,11 @@ namespace) reaches every host, as an operator's machine would. A host can be
 
 - partitioned (:meth:`Host.partition`: its link goes down, so packets vanish both ways: no reset, no
   refusal, exactly what a pulled cable or a dead switch port does) and healed (:meth:`Host.heal`);
-- slowed (:meth:`Host.netem`: ``tc netem`` delay, jitter and loss on what the host sends).
+- slowed (:meth:`Host.netem`: delay, jitter and loss on what the host sends), on a second network
+  that ``Hosts(..., shaped=True)`` adds: each host's ``eth1`` (``198.18.<net>.<n>/24``,
+  :attr:`Host.shaped_address`) is a TUN device of a router process (``tests.support.shaper``), since
+  this machine's kernel has no ``sch_netem``. Services that should feel the slow links talk over the
+  shaped addresses; a partition cuts both networks.
 
 Everything is named after this process's pid and removed by name in :meth:`Hosts.close`, which also
 kills what still runs in the namespaces; names of a process that is gone (a test run killed by SIGKILL)
@@ -15,28 +19,31 @@ are removed by the next :class:`Hosts`. Nothing else on the machine is touched.
 
 It needs root and ``ip``/``tc`` (iproute2). :func:`require_hosts` skips a test with the reason where they
 are missing, or fails it when ``EMOSTREAM_REQUIRE_NETNS=1`` (``.ci/run`` sets it on a machine that can run
-them), so these tests cannot stop running unnoticed; :func:`require_netem` does the same for ``tc netem``
-(``EMOSTREAM_REQUIRE_NETEM``), which some kernels lack.
+them), so these tests cannot stop running unnoticed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from tests.support import shaper
+
 REQUIRE_ENV = "EMOSTREAM_REQUIRE_NETNS"
-NETEM_ENV = "EMOSTREAM_REQUIRE_NETEM"
-_NAME = re.compile(r"^es(\d+)(?:-|br$|v\d+$)")
+_NAME = re.compile(r"^es(\d+)(?:-|br$|[vt]\d+$)")
+SHAPER = Path(shaper.__file__)
 
 
 def missing() -> str:
@@ -54,37 +61,6 @@ def missing() -> str:
     return ""
 
 
-def netem_missing() -> str:
-    """Why ``tc netem`` cannot slow a link here ("" when it can): some kernels are built without it."""
-    if reason := missing():
-        return reason
-    probe = f"es{os.getpid()}-probe"
-    subprocess.run(["ip", "netns", "add", probe], capture_output=True)
-    try:
-        done = subprocess.run(
-            [
-                "ip",
-                "netns",
-                "exec",
-                probe,
-                "tc",
-                "qdisc",
-                "add",
-                "dev",
-                "lo",
-                "root",
-                "netem",
-                "delay",
-                "1ms",
-            ],
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        subprocess.run(["ip", "netns", "del", probe], capture_output=True)
-    return "" if done.returncode == 0 else f"tc netem is not available here: {done.stderr.strip()}"
-
-
 def _skip_or_fail(reason: str, env: str) -> None:
     if not reason:
         return
@@ -96,11 +72,6 @@ def _skip_or_fail(reason: str, env: str) -> None:
 def require_hosts() -> None:
     """Skip (or, with ``EMOSTREAM_REQUIRE_NETNS=1``, fail) the calling test where hosts cannot be made."""
     _skip_or_fail(missing(), REQUIRE_ENV)
-
-
-def require_netem() -> None:
-    """As :func:`require_hosts`, for ``tc netem`` too (``EMOSTREAM_REQUIRE_NETEM=1`` makes it a failure)."""
-    _skip_or_fail(netem_missing(), NETEM_ENV)
 
 
 def _ip(*args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -161,6 +132,9 @@ class Host:
         self.ns = f"{hosts.tag}-{name}"
         self.veth = f"{hosts.tag}v{index}"  # the bridge's end, in the root namespace
         self.address = f"{hosts.prefix}.{index + 1}"
+        self.index = index
+        self.shaped_address = f"{hosts.shaped_prefix}.{index + 1}" if hosts.shaper else None
+        self._hosts = hosts
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def run(
@@ -185,12 +159,15 @@ class Host:
         )
 
     def partition(self) -> None:
-        """Cut this host off from every other (and from the test): its link goes down."""
+        """Cut this host off from every other (and from the test): its link goes down (and the router
+        drops what it sends or is sent on the shaped network)."""
         _ip("link", "set", self.veth, "down")
+        self._shape(down=True)
 
     def heal(self, timeout_s: float = 10) -> None:
         """Bring the link back; returns once the bridge forwards on it again."""
         _ip("link", "set", self.veth, "up")
+        self._shape(down=False)
         deadline = time.monotonic() + timeout_s
         while (
             "state forwarding"
@@ -203,15 +180,15 @@ class Host:
             time.sleep(0.05)
 
     def netem(self, delay_ms: float = 0, jitter_ms: float = 0, loss_pct: float = 0) -> None:
-        """Delay (and jitter) and lose what this host sends, as ``tc netem`` on its ``eth0``; all zero
-        removes it."""
-        if not (delay_ms or jitter_ms or loss_pct):
-            self.exec("tc", "qdisc", "del", "dev", "eth0", "root")  # fails harmlessly when none is set
-            return
-        spec = ["delay", f"{delay_ms}ms", *([f"{jitter_ms}ms"] if jitter_ms else []), "loss", f"{loss_pct}%"]
-        done = self.exec("tc", "qdisc", "replace", "dev", "eth0", "root", "netem", *spec)
-        if done.returncode != 0:
-            raise RuntimeError(f"tc netem on {self.ns}: {done.stderr.strip()}")
+        """Delay (plus a uniform ``±jitter_ms``) and lose ``loss_pct`` % of the packets this host sends on
+        the shaped network (``Hosts(..., shaped=True)``); all zero passes them untouched again."""
+        if self._hosts.shaper is None:
+            raise RuntimeError("netem needs Hosts(..., shaped=True)")
+        self._shape(delay_ms=delay_ms, jitter_ms=jitter_ms, loss_pct=loss_pct)
+
+    def _shape(self, **link: float | bool) -> None:
+        if self._hosts.shaper is not None:
+            self._hosts.shape(self.index + 1, **link)
 
     def stop(self, timeout_s: float = 10) -> None:
         """SIGTERM what :meth:`run` started here, SIGKILL what is left after ``timeout_s``."""
@@ -231,15 +208,19 @@ class Host:
 class Hosts:
     """``names`` as hosts on one bridge (see the module docstring); a context manager that cleans up."""
 
-    def __init__(self, names: Sequence[str]) -> None:
+    def __init__(self, names: Sequence[str], shaped: bool = False) -> None:
         if len(names) > 200:
             raise ValueError("at most 200 hosts")
         self.tag = f"es{os.getpid()}"
         self.bridge = f"{self.tag}br"
         self.prefix = f"198.19.{os.getpid() % 250}"  # the benchmarking range (RFC 2544), never a real network
+        self.shaped_prefix = f"198.18.{os.getpid() % 250}"
         self.hosts: dict[str, Host] = {}
+        self.shaper: subprocess.Popen[str] | None = None
         sweep_stale()
         try:
+            if shaped:
+                self._start_shaper(len(names))
             _ip("link", "add", self.bridge, "type", "bridge")
             _ip("addr", "add", f"{self.prefix}.254/24", "dev", self.bridge)
             _ip("link", "set", self.bridge, "up")
@@ -260,6 +241,35 @@ class Hosts:
         _ip("link", "set", "lo", "up", ns=host.ns)
         _ip("link", "set", host.veth, "master", self.bridge)
         _ip("link", "set", host.veth, "up")
+        if self.shaper is not None:
+            _ip("link", "set", f"{self.tag}t{index + 1}", "netns", host.ns)
+            _ip("link", "set", f"{self.tag}t{index + 1}", "name", "eth1", ns=host.ns)
+            _ip("addr", "add", f"{host.shaped_address}/24", "dev", "eth1", ns=host.ns)
+            _ip("link", "set", "eth1", "mtu", str(shaper.MTU), "up", ns=host.ns)
+
+    def _start_shaper(self, hosts: int) -> None:
+        """The router of the shaped network (``tests.support.shaper``) and the test's own end of it."""
+        self.shaper = subprocess.Popen(
+            [sys.executable, str(SHAPER), self.tag, self.shaped_prefix, str(hosts)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.shaper.stdout is not None
+        if (said := self.shaper.stdout.readline().strip()) != "ready":
+            raise RuntimeError(f"the link shaper did not start: {said or self.shaper.wait(10)}")
+        side = f"{self.tag}t254"
+        _ip("addr", "add", f"{self.shaped_prefix}.254/24", "dev", side)
+        _ip("link", "set", side, "mtu", str(shaper.MTU), "up")
+
+    def shape(self, index: int, **link: float | bool) -> None:
+        """Set the shaped network's link whose address ends in ``index`` (``tests.support.shaper``); returns
+        once in force."""
+        assert self.shaper is not None and self.shaper.stdin is not None and self.shaper.stdout is not None
+        self.shaper.stdin.write(json.dumps({"index": index, **link}) + "\n")
+        self.shaper.stdin.flush()
+        if (said := self.shaper.stdout.readline().strip()) != "ok":
+            raise RuntimeError(f"the link shaper refused {link}: {said}")
 
     def __getitem__(self, name: str) -> Host:
         return self.hosts[name]
@@ -276,7 +286,7 @@ class Hosts:
         return sorted(
             n
             for n in {*namespaces, *links}
-            if n.startswith(f"{self.tag}-") or n == self.bridge or re.match(rf"^{self.tag}v\d+$", n)
+            if n.startswith(f"{self.tag}-") or n == self.bridge or re.match(rf"^{self.tag}[vt]\d+$", n)
         )
 
     def close(self) -> None:
@@ -288,6 +298,15 @@ class Hosts:
             _ip("link", "del", host.veth, check=False)  # its peer goes with it
             _ip("netns", "del", host.ns, check=False)
         _ip("link", "del", self.bridge, check=False)
+        if self.shaper is not None:  # its devices go with it
+            with contextlib.suppress(OSError):
+                self.shaper.stdin.close()  # type: ignore[union-attr]
+            try:
+                self.shaper.wait(10)
+            except subprocess.TimeoutExpired:
+                self.shaper.kill()
+                self.shaper.wait(5)
+            self.shaper = None
 
 
 def tcp_connect_s(address: str, port: int, timeout_s: float = 3.0) -> float | None:
