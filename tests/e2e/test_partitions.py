@@ -17,32 +17,23 @@ Needs root: skipped with the reason elsewhere, a failure under ``EMOSTREAM_REQUI
 
 from __future__ import annotations
 
-import csv
-import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
 
-from services.cli.analyze import new_jobs, run_jobs
-from services.common import health, keys, registry
-from tests.support.clips import frame_count
-from tests.support.events import SECRET, Receiver, stream_ids
+from services.common import keys, registry
+from tests.support.events import stream_ids
 from tests.support.faults import report, tracks_entries
-from tests.support.hosts import Host, Hosts, require_hosts, tcp_connect_s
+from tests.support.fleet import CLAIM_IDLE_MS, LEASE_MS, UI_PORT, UI_TOKEN, Fleet, Job, running_fleet
+from tests.support.hosts import Host, require_hosts
 from tests.support.wait import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-REDIS_PORT = 6379
-CLAIM_IDLE_MS = 3000
-LEASE_MS = 5000
 PARTITION_S = 30.0
 #: host -> the service it runs (its instance is ``service-host``)
 LAYOUT = {
@@ -55,88 +46,13 @@ LAYOUT = {
     "e2": ("events",),
     "ui": ("ui",),
 }
-UI_PORT = 7860
-UI_TOKEN = "partition-token"
-
-
-@dataclass
-class Fleet:
-    hosts: Hosts
-    redis_url: str
-    client: redis.Redis
-    logs: Path
-    receiver: Receiver
-
-    def start(self, host: Host, service: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_REDIS")}
-        env |= {
-            "EMOSTREAM_REDIS_URL": self.redis_url,
-            "EMOSTREAM_INSTANCE": f"{service}-{host.name}",
-            "EMOSTREAM_CLAIM_IDLE_MS": str(CLAIM_IDLE_MS),
-            "EMOSTREAM_LEASE_MS": str(LEASE_MS),
-            "EMOSTREAM_LOG_LEVEL": "INFO",
-        }
-        if service == "events":
-            env |= {
-                "EMOSTREAM_WEBHOOK_URL": self.receiver.url,
-                "EMOSTREAM_WEBHOOK_SECRET": SECRET,
-                "EMOSTREAM_WEBHOOK_BACKOFF_S": "0.2",
-            }
-        if service == "ui":
-            env |= {"EMOSTREAM_HOST": host.address, "EMOSTREAM_PORT": str(UI_PORT)}
-            env |= {"EMOSTREAM_API_TOKEN": UI_TOKEN}
-        log = self.logs / f"{service}-{host.name}.log"
-        host.run([sys.executable, "-m", f"services.{service}"], env=env, log=log)
-
-    def stats(self, service: str, instance: str) -> dict[str, object] | None:
-        """The live health record of one instance (its counters), None while it has none."""
-        return health.instances(self.client, service).get(f"{service}:{instance}")
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     require_hosts()
-    logs = tmp_path_factory.mktemp("fleet-logs")
-    with Hosts(["redis", *LAYOUT]) as hosts:
-        server = hosts["redis"]
-        server.run(
-            [
-                "redis-server",
-                "--bind",
-                server.address,
-                "--port",
-                str(REDIS_PORT),
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(logs),
-            ],
-            log=logs / "redis.log",
-        )
-        wait_for(lambda: tcp_connect_s(server.address, REDIS_PORT, 0.5) is not None, 20, "redis in its host")
-        url = f"redis://{server.address}:{REDIS_PORT}/0"
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        # the webhook receiver listens on the bridge's own address, where every host reaches it
-        receiver = Receiver(host=f"{hosts.prefix}.254")
-        running = Fleet(hosts, url, client, logs, receiver)
-        wanted = set()
-        for name, services in LAYOUT.items():
-            for service in services:
-                running.start(hosts[name], service)
-                wanted.add(f"{service}:{service}-{name}")
-        try:
-            wait_for(lambda: wanted <= set(health.instances(client)), 240, "every service's health key")
-        except Exception:
-            for log in sorted(logs.glob("*.log")):
-                print(f"--- {log.name}\n{log.read_text()[-2000:]}")
-            raise
+    with running_fleet(LAYOUT, tmp_path_factory.mktemp("fleet-logs")) as running:
         yield running
-        client.close()
-        receiver.close()
 
 
 def own_pending(client: redis.Redis, stream: str, consumer: str) -> int:
@@ -144,39 +60,6 @@ def own_pending(client: redis.Redis, stream: str, consumer: str) -> int:
         return len(client.xpending_range(stream, "detector", "-", "+", 1000, consumername=consumer))
     except redis.ResponseError:  # no group yet
         return 0
-
-
-class Job:
-    """A file job of ``video`` run on the fleet from the test's side of the bridge (a thread)."""
-
-    def __init__(self, fleet: Fleet, video: Path, out: Path) -> None:
-        (self.record,) = new_jobs([video], out)
-        self.frames = frame_count(video)
-        self.errors: dict[str, str] = {}
-        self.thread = threading.Thread(
-            target=lambda: self.errors.update(
-                run_jobs(fleet.redis_url, [self.record], progress=False, stall_timeout_s=300)
-            )
-        )
-        self.thread.start()
-
-    @property
-    def camera(self) -> str:
-        return self.record.camera_id
-
-    def finish(self, timeout_s: float = 240) -> None:
-        self.thread.join(timeout_s)
-        assert not self.thread.is_alive(), f"the job did not finish in {timeout_s} s"
-        assert self.record.status == "done", self.errors
-
-    def check_every_frame_once(self, client: redis.Redis) -> None:
-        with open(Path(self.record.out) / "tracks.csv", newline="") as fh:
-            rows = [(int(r["frame"]), r["track_id"]) for r in csv.DictReader(fh)]
-        assert len(rows) == len(set(rows)), "a frame answered twice"
-        assert {f for f, _ in rows} == set(range(self.frames)), "a frame lost"
-        summary = self.record.summary
-        assert summary is not None and summary.frames == self.frames and summary.frames_skipped == 0
-        assert not [e for s in keys.dead_streams() for e in client.xrange(s)], "dead letters"
 
 
 def lease_owner(client: redis.Redis, key: str) -> str | None:
