@@ -10,8 +10,8 @@ from services.common import codec, keys
 from services.common.schema import Frame, Mode
 
 
-def publish_frame(
-    client: redis.Redis,
+def queue_frame(
+    pipe: redis.client.Pipeline,
     camera_id: str,
     seq: int,
     captured_ms: int,
@@ -22,8 +22,10 @@ def publish_frame(
     maxlen: int,
     status: dict[str, str | int | float] | None = None,
 ) -> Frame:
-    """Store the JPEG (TTL ``ttl_s`` for live frames, none for file jobs) and XADD its reference to
-    ``emo:frames:{cam}`` in one MULTI, with ``status`` fields merged into the camera's hash."""
+    """Queue on ``pipe`` (a MULTI the caller executes) the storing of the JPEG (TTL ``ttl_s`` for live
+    frames, none for file jobs), the XADD of its reference to ``emo:frames:{cam}``, and ``status`` merged
+    into the camera's hash. Several frames in one MULTI cost one round trip, and all are published or
+    none."""
     ref = Frame(
         camera_id=camera_id,
         seq=seq,
@@ -33,10 +35,8 @@ def publish_frame(
         size_wh=size_wh,
         hops={"ingest": int(time.time() * 1000)},
     )
-    pipe = client.pipeline(transaction=True)
     pipe.set(ref.frame_key, jpeg, ex=ttl_s if mode == "live" else None)
     pipe.xadd(keys.stream("frames", camera_id), codec.encode(ref), maxlen=maxlen, approximate=True)
     fields: dict[str, str | int | float] = {"next_seq": seq + 1, "last_ms": captured_ms, **(status or {})}
     pipe.hset(keys.camera(camera_id), mapping=fields)  # type: ignore[arg-type]  # redis-py's mapping is invariant in its key type
-    pipe.execute()
     return ref

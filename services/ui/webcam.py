@@ -1,7 +1,7 @@
 """The browser's webcam as a live camera: the UI publishes its frames itself (ingest never opens it).
 
 Each browser session gets a camera ``webcam-<id>`` registered with the URI ``push:webcam-<id>``; its
-frames go through :func:`services.common.frames.publish_frame` exactly as ingest's do, so the detector,
+frames go through :func:`services.common.frames.queue_frame` exactly as ingest's do, so the detector,
 classifier and tracker treat it like any camera. A camera that gets no frame for ``idle_s`` is removed.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 import redis
 
 from services.common import keys, registry
-from services.common.frames import publish_frame
+from services.common.frames import queue_frame
 from services.common.image import encode_jpeg
 from services.common.image_header import FrameRefused, check_frame
 from services.ui.camera_limit import CameraLimit, CameraLimitReached
@@ -119,8 +119,9 @@ class WebcamHub:
             feed.last_s = now
             feed.times = [t for t in feed.times if now - t < 2.0] + [now]
             fps = round(len(feed.times) / 2.0, 2)
-        publish_frame(
-            self.redis,
+        pipe = self.redis.pipeline(transaction=True)
+        queue_frame(
+            pipe,
             cam,
             seq,
             time.time_ns() // 1_000_000,
@@ -131,6 +132,7 @@ class WebcamHub:
             maxlen=self.maxlen,
             status={"status": "running", "error": "", "frames": seq + 1, "fps": fps},
         )
+        pipe.execute()
         return cam
 
     def stop(self, session: str) -> None:

@@ -301,6 +301,12 @@ def test_backlog_counts_pending_and_undelivered(redis_client: redis.Redis) -> No
     publish(redis_client, "c1", range(5, 7))
     assert backlog(redis_client, stream, "detector", limit=100) == 5
     assert backlog(redis_client, stream, "detector", limit=2) == 2  # undelivered part is capped
+    assert redis_client.xinfo_groups(stream)[0]["lag"] == 5  # the one-round-trip answer
+    *_, last = redis_client.xrange(stream)
+    redis_client.xdel(stream, last[0])  # deleted from what is not yet read: Redis no longer knows the lag
+    assert redis_client.xinfo_groups(stream)[0]["lag"] is None
+    assert backlog(redis_client, stream, "detector", limit=100) == 4  # counted over the entries instead
+    assert backlog(redis_client, stream, "detector", limit=2) == 2
     rest = client.read([stream], count=10, block_ms=10)
     client.commit(Batch(acks=rest))
     assert backlog(redis_client, stream, "detector", limit=100) == 0
