@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -17,13 +18,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Entry:
-    """One entry read from a stream. ``message`` is None when it could not be decoded (``error`` says why)."""
+    """One entry read from a stream. ``message`` is None when it could not be decoded (``error`` says why).
+
+    ``read_at``: this process's ``time.monotonic()`` just before the request that delivered it (0 when
+    unknown). Redis counts an entry's idle time from its delivery, so ``time.monotonic() - read_at``
+    bounds it from above (see :meth:`services.common.worker.Worker.fence`)."""
 
     stream: str
     entry_id: str
     message: Message | None
     error: str = ""
     fields: dict[bytes, bytes] = field(default_factory=dict, repr=False)
+    read_at: float = 0.0
 
 
 @dataclass
@@ -159,6 +165,7 @@ class StreamClient:
 
     def _xreadgroup(self, ids: dict[str, str], count: int, block_ms: int | None) -> list[Entry]:
         self._trimmed = set()
+        sent = time.monotonic()
         try:
             reply = self.redis.xreadgroup(
                 self.group,
@@ -179,7 +186,9 @@ class StreamClient:
             if gone:  # trimmed away while pending: nothing left to process
                 self._trimmed.add(_text(stream))
                 self.redis.xack(_text(stream), self.group, *gone)
-        return [self.to_entry(_text(s), eid, f) for s, items in replies for eid, f in items if f is not None]
+        return [
+            self.to_entry(_text(s), eid, f, sent) for s, items in replies for eid, f in items if f is not None
+        ]
 
     def claim(
         self, streams: Iterable[str], min_idle_ms: int, max_deliveries: int, count: int = 32
@@ -193,6 +202,7 @@ class StreamClient:
         for stream in streams:
             if stream not in self._grouped:
                 continue
+            sent = time.monotonic()
             try:
                 reply = self.redis.xautoclaim(
                     stream, self.group, self.consumer, min_idle_ms, "0-0", count=count
@@ -203,7 +213,7 @@ class StreamClient:
                 if fields is None:  # trimmed away while pending: nothing left to process
                     self.redis.xack(stream, self.group, eid)
                     continue
-                entry = self.to_entry(stream, eid, fields)
+                entry = self.to_entry(stream, eid, fields, sent)
                 info = self.redis.xpending_range(stream, self.group, min=eid, max=eid, count=1)
                 deliveries = int(info[0]["times_delivered"]) if info else 1
                 if deliveries > max_deliveries:
@@ -233,12 +243,14 @@ class StreamClient:
             if pending
         }
 
-    def to_entry(self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes]) -> Entry:
+    def to_entry(
+        self, stream: str, entry_id: bytes | str, fields: dict[bytes, bytes], read_at: float = 0.0
+    ) -> Entry:
         eid = _text(entry_id)
         try:
-            return Entry(stream, eid, codec.decode(fields), fields=fields)
+            return Entry(stream, eid, codec.decode(fields), fields=fields, read_at=read_at)
         except codec.SchemaError as exc:
-            return Entry(stream, eid, None, error=str(exc), fields=fields)
+            return Entry(stream, eid, None, error=str(exc), fields=fields, read_at=read_at)
 
     def commit(self, batch: Batch) -> None:
         """Write outputs, dead letters and deletions, and ack the inputs, in one MULTI/EXEC (per shard)."""

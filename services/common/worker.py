@@ -121,8 +121,15 @@ class Worker(Service):
         pending entries: their new owner answers them, so these late results would be duplicates.
         Counted in ``fenced``. Outputs are matched to their input by camera and seq (one output per input,
         as :func:`map_stage` makes them). Between this check and the MULTI an entry can still be claimed
-        (it would have to have been idle ``claim_idle_ms`` by then); the tracker drops such a repeat seq."""
-        entries = [*batch.acks, *(e for e, _ in batch.dead)]
+        (it would have to have been idle ``claim_idle_ms`` by then); the tracker drops such a repeat seq.
+
+        An entry read less than ``claim_idle_ms / 2`` ago is not checked (a round trip saved per batch):
+        other replicas take entries over only with XAUTOCLAIM at ``claim_idle_ms`` of idle time, which
+        it cannot have yet. Leased workers (``periodic_claim`` off) check every entry: a new owner of
+        the camera takes its pending entries at once."""
+        now = time.monotonic()
+        young_s = self.settings.claim_idle_ms / 2000 if self.periodic_claim else 0.0
+        entries = [e for e in (*batch.acks, *(e for e, _ in batch.dead)) if now - e.read_at >= young_s]
         if not entries:
             return batch
         held = self.streams.held(entries)

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import pytest
 import redis
@@ -376,3 +377,38 @@ def test_late_results_of_a_replica_whose_entries_were_claimed_are_fenced(
     finally:
         a.redis.close()
         b.redis.close()
+
+
+def xpending_calls(client: redis.Redis) -> int:
+    stats = cast(dict[str, dict[str, int]], client.info("commandstats"))
+    return stats.get("cmdstat_xpending", {}).get("calls", 0)
+
+
+def test_a_batch_answered_well_inside_claim_idle_ms_is_committed_without_the_fence_round_trip(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """No other replica can have claimed entries read less than ``claim_idle_ms / 2`` ago, so their
+    answers go without the XPENDING check; older ones are checked (and the tracker, whose entries a new
+    lease owner takes at once, checks every time: ``periodic_claim`` off)."""
+    registry.add(redis_client, "cam1", "/videos/a.mp4", mode="file")
+    settings = CommonSettings(redis_url=redis_url, instance="replica-a", max_wait_ms=20, claim_idle_ms=2000)
+    worker = Worker("detector", settings, MapHandler(), "frames", "detector")
+    try:
+        worker._refresh_cameras()
+        put(redis_client, frame("cam1", 0))
+        before = xpending_calls(redis_client)
+        worker.process(worker.streams.read(worker.input_streams(), 8, 20))
+        assert xpending_calls(redis_client) == before
+        put(redis_client, frame("cam1", 1))
+        old = worker.streams.read(worker.input_streams(), 8, 20)
+        time.sleep(1.1)  # past claim_idle_ms / 2
+        worker.process(old)
+        assert xpending_calls(redis_client) == before + 1
+        assert [m.seq for m in outputs(redis_client, "cam1")] == [0, 1] and pending(redis_client, "cam1") == 0
+        worker.periodic_claim = False  # as a leased worker
+        put(redis_client, frame("cam1", 2))
+        before = xpending_calls(redis_client)
+        worker.process(worker.streams.read(worker.input_streams(), 8, 20))
+        assert xpending_calls(redis_client) == before + 1
+    finally:
+        worker.redis.close()
