@@ -4,7 +4,8 @@ Usage: python -m benchmarks.partitions [--json] [-k EXPR]   (as root: it makes n
 
 Runs ``tests/e2e/test_partitions.py`` (Redis, ingest+classifier, two detectors, two trackers, two events
 replicas and the UI, each on a namespace of its own; each fault cuts one host off for 30 s) and
-``tests/e2e/test_cluster_failover.py`` (a Redis Cluster master SIGKILLed), and prints what each fault
+``tests/e2e/test_cluster_failover.py`` (a Redis Cluster master SIGKILLed) and ``tests/e2e/test_slow_links.py``
+(100 ms and 2% loss on every link for 120 s), and prints what each fault
 measured: ``recovery_s``, seconds from the fault until the survivors took the work over (for the UI: from
 the heal until the camera is fresh again), when the cut-off host beat again after the heal (``rejoin_s``),
 and what was lost and duplicated (the partition tests fail on anything but 0; the failover counts what
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TESTS = ("tests/e2e/test_partitions.py", "tests/e2e/test_cluster_failover.py")
+TESTS = ("tests/e2e/test_partitions.py", "tests/e2e/test_cluster_failover.py", "tests/e2e/test_slow_links.py")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "partitions.jsonl")
         env = {**os.environ, "EMOSTREAM_PARTITIONS_JSON": str(out), "EMOSTREAM_REQUIRE_NETNS": "1"}
+        env.setdefault("EMOSTREAM_SLOW_LINK_S", "120")  # the two minutes of slow links
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS]
         done = subprocess.run(
             [*cmd, *(["-k", args.k] if args.k else [])], cwd=ROOT, env=env, capture_output=True, text=True
