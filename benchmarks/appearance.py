@@ -35,7 +35,7 @@ import numpy as np
 
 from benchmarks.tracking import add_clip_arguments, media_dir
 from services.common import appearance
-from services.tracker.association import iou_matrix
+from services.common.boxes import iou_matrix
 from tests.support import clips
 
 Box = tuple[float, float, float, float]

@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 import torch
 
+from services.common.boxes import iou_matrix
 from services.detector.model import MtcnnDetector
-from services.tracker.association import iou_matrix
 
 GROUND_TRUTH = {"multi_face.jpg": 5, "t1.jpg": 6}
 

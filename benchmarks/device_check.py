@@ -22,9 +22,9 @@ import numpy as np
 
 from services.classifier.loader import DEFAULT_MODEL, load_model
 from services.cli.bench import model_name
+from services.common.boxes import iou_matrix
 from services.detector.model import MtcnnDetector
 from services.detector.stage import crop_with_margin
-from services.tracker.association import iou_matrix
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 
 from services.cli.eval_stability import stability
 from services.cli.eval_tracking import emotions_of_video, hyp_of, read_gt, track_messages, tracking_metrics
-from services.tracker.association import iou_matrix
+from services.common.boxes import iou_matrix
 from services.tracker.stage import CameraTracker, TrackerConfig
 from tests.support import clips
 

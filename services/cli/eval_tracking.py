@@ -231,7 +231,7 @@ def tracking_metrics(
     """
     import motmetrics as mm
 
-    from services.tracker.association import iou_matrix
+    from services.common.boxes import iou_matrix
 
     acc = mm.MOTAccumulator(auto_id=True)
     for f in range(0, frames, step):
@@ -272,7 +272,7 @@ def _detected_recall(
     step: int,
 ) -> float:
     """Of the ground-truth boxes some detection covers at ``iou``, the share some track covers too."""
-    from services.tracker.association import iou_matrix
+    from services.common.boxes import iou_matrix
 
     found = covered = 0
     for f in range(0, frames, step):

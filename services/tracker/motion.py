@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from services.tracker.association import BoxXYXY
+from services.common.boxes import BoxXYXY
 from services.tracker.checkpoint import KalmanState
 
 Array = npt.NDArray[np.float64]

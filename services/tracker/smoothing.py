@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from services.tracker.association import BoxXYXY
+from services.common.boxes import BoxXYXY
 from services.tracker.checkpoint import EuroState
 
 

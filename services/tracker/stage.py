@@ -22,7 +22,8 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from services.common.appearance import Vector, similarity, unpack
-from services.tracker.association import BoxXYXY, associate_gated, centre_distance_matrix, iou_matrix
+from services.common.boxes import BoxXYXY, iou_matrix
+from services.tracker.association import associate_gated, centre_distance_matrix
 from services.tracker.checkpoint import TrackerState
 from services.tracker.config import TrackerConfig
 from services.tracker.motion import BoxKalman

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.common.appearance import Vector
-from services.tracker.association import BoxXYXY
+from services.common.boxes import BoxXYXY
 from services.tracker.checkpoint import TrackState
 from services.tracker.config import TrackerConfig
 from services.tracker.motion import BoxKalman

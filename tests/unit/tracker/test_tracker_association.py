@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from services.tracker.association import BoxXYXY, associate, iou_matrix, iou_xyxy
+from services.common.boxes import BoxXYXY, iou_matrix, iou_xyxy
+from services.tracker.association import associate
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ import msgspec
 import numpy as np
 import pytest
 
+from services.common.boxes import BoxXYXY
 from services.common.labels import CANONICAL_LABELS
-from services.tracker.association import BoxXYXY, associate_gated, centre_distance_matrix
+from services.tracker.association import associate_gated, centre_distance_matrix
 from services.tracker.checkpoint import KalmanState, TrackerState
 from services.tracker.motion import BoxKalman
 from services.tracker.smoothing import OneEuroBox
