@@ -14,8 +14,9 @@ from services.common.image import decode_jpeg
 from services.common.schema import Frame, Message
 from services.common.streams import Batch, Entry
 from services.common.worker import map_stage, skip_of
+from services.detector.roi import RoiPlanner, cut_regions, from_regions
 from services.detector.settings import DetectorSettings
-from services.detector.stage import FaceDetector, faces_of_frame
+from services.detector.stage import FaceDetections, FaceDetector, faces_of_frame, filter_faces
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class DetectorHandler:
         self.detector = detector
         self.settings = settings
         self.stats: Counter[str] = Counter()
+        self.planner = RoiPlanner(settings.live_full_every)
 
     def handle(self, entries: list[Entry], now_ms: int) -> Batch:
         batch = map_stage(
@@ -66,8 +68,7 @@ class DetectorHandler:
             except ValueError as exc:
                 out[i] = exc
         if pending:
-            found = self.detector.detect([image for _, _, image in pending])
-            for (i, msg, image), dets in zip(pending, found, strict=True):
+            for (i, msg, image), dets in zip(pending, self._search(pending), strict=True):
                 out[i] = faces_of_frame(
                     msg,
                     image,
@@ -79,3 +80,39 @@ class DetectorHandler:
                     appearance=self.settings.appearance,
                 )
         return out
+
+    def _search(self, pending: list[tuple[int, Frame, np.ndarray]]) -> list[FaceDetections]:
+        """The kept faces of each frame, from one MTCNN call over the whole frames and the regions of the
+        live frames the planner narrows (:mod:`services.detector.roi`)."""
+        plans = [
+            self.planner.regions(msg.camera_id, msg.captured_ms, _size_wh(image))
+            if msg.mode == "live"
+            else None
+            for _, msg, image in pending
+        ]
+        images: list[np.ndarray] = []
+        for (_, _, image), regions in zip(pending, plans, strict=True):
+            images.extend([image] if regions is None else cut_regions(image, regions))
+        found = iter(self.detector.detect(images))
+        kept: list[FaceDetections] = []
+        for (_, msg, image), regions in zip(pending, plans, strict=True):
+            if regions is None:
+                self.stats["frames_whole"] += 1
+                dets = filter_faces(next(found), self.settings.min_score, self.settings.min_size_px)
+            else:
+                self.stats["frames_in_regions"] += 1
+                dets = from_regions(
+                    [next(found) for _ in regions],
+                    regions,
+                    _size_wh(image),
+                    min_score=self.settings.min_score,
+                    min_size_px=self.settings.min_size_px,
+                )
+            if msg.mode == "live":
+                self.planner.update(msg.camera_id, msg.captured_ms, _size_wh(image), dets, regions)
+            kept.append(dets)
+        return kept
+
+
+def _size_wh(image: np.ndarray) -> tuple[int, int]:
+    return int(image.shape[1]), int(image.shape[0])

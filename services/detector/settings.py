@@ -12,6 +12,12 @@ class DetectorSettings(CommonSettings):
     min_score: float = Field(0.9, ge=0, le=1, description="faces below this confidence are dropped")
     min_size_px: float = Field(24, ge=0, description="faces whose shorter side is smaller are dropped")
     max_side_px: int = Field(640, ge=64, description="frames are downscaled to this longer side to detect")
+    live_full_every: int = Field(
+        5,
+        ge=1,
+        description="live frames: search the whole frame every N frames of a camera and, between, only "
+        "around the faces found last (1: every frame whole; file jobs always whole; docs/performance.md)",
+    )
     crop_margin: float = Field(
         0.0, ge=0, le=1, description="margin around a face crop, fraction of box size (docs/classifier.md)"
     )
