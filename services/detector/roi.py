@@ -4,8 +4,9 @@ landmarks and crops). No Redis, no torch.
 
 On 640x360 frames MTCNN takes 29 ms for the whole frame and about 5 ms for a 96-px region around one face
 (one thread, OpenVINO; docs/performance.md), so a camera with one or two faces costs a fraction of a
-full-frame search on the frames in between. A face that enters appears at the next full search, at most
-``full_every - 1`` frames later; a face that a region loses makes the next frame a full search.
+full-frame search on the frames in between, and a camera without faces costs a full search every
+``full_every`` frames. A face that enters appears at the next full search, at most ``full_every - 1``
+frames later; a face that a region loses makes the next frame a full search.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class RoiPlanner:
 
     def regions(self, camera_id: str, captured_ms: int, size_wh: tuple[int, int]) -> np.ndarray | None:
         """The (n, 4) square regions (x1, y1, x2, y2, frame pixels, may reach past the frame) to search
-        this frame in, or None to search it whole."""
+        this frame in, or None to search it whole; none at all (n = 0) when the last search found no face:
+        a camera without faces is searched whole every ``full_every`` frames, like one with faces."""
         seen = self._seen.get(camera_id)
         if (
             seen is None
@@ -65,7 +67,7 @@ class RoiPlanner:
             or seen.size_wh != size_wh
             or not 0 <= captured_ms - seen.captured_ms <= MAX_GAP_MS
             or seen.since_full + 1 >= self.full_every
-            or not 0 < len(seen.boxes_xyxy) <= MAX_REGIONS
+            or len(seen.boxes_xyxy) > MAX_REGIONS
         ):
             return None
         return regions_around(seen.boxes_xyxy)
@@ -96,6 +98,8 @@ class RoiPlanner:
 def regions_around(boxes_xyxy: np.ndarray) -> np.ndarray:
     """Integer square regions of ``REGION_SCALE`` times each box's longer side, centred on it."""
     boxes = np.asarray(boxes_xyxy, np.float32).reshape(-1, 4)
+    if not len(boxes):
+        return np.zeros((0, 4), np.int64)
     side = np.maximum(np.ceil(REGION_SCALE * (boxes[:, 2:4] - boxes[:, 0:2]).max(axis=1)), REGION_PX)
     centre = (boxes[:, 0:2] + boxes[:, 2:4]) / 2.0
     top_left = np.round(centre - side[:, None] / 2.0)
@@ -104,6 +108,8 @@ def regions_around(boxes_xyxy: np.ndarray) -> np.ndarray:
 
 def cut_regions(frame_bgr: np.ndarray, regions: np.ndarray) -> list[np.ndarray]:
     """Each region of the frame as a (REGION_PX, REGION_PX, 3) image; what lies past the frame is black."""
+    if not len(regions):
+        return []
     h, w = frame_bgr.shape[:2]
     pad = int(max(0, -regions[:, 0:2].min(), (regions[:, 2] - w).max(), (regions[:, 3] - h).max()))
     padded = cv2.copyMakeBorder(frame_bgr, pad, pad, pad, pad, cv2.BORDER_CONSTANT) if pad else frame_bgr

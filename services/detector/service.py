@@ -100,7 +100,7 @@ class DetectorHandler:
                 self.stats["frames_whole"] += 1
                 dets = filter_faces(next(found), self.settings.min_score, self.settings.min_size_px)
             else:
-                self.stats["frames_in_regions"] += 1
+                self.stats["frames_in_regions" if len(regions) else "frames_unsearched"] += 1
                 dets = from_regions(
                     [next(found) for _ in regions],
                     regions,

@@ -16,7 +16,8 @@ class DetectorSettings(CommonSettings):
         5,
         ge=1,
         description="live frames: search the whole frame every N frames of a camera and, between, only "
-        "around the faces found last (1: every frame whole; file jobs always whole; docs/performance.md)",
+        "around the faces found last, if any (1: every frame whole; file jobs always whole; "
+        "docs/performance.md)",
     )
     crop_margin: float = Field(
         0.0, ge=0, le=1, description="margin around a face crop, fraction of box size (docs/classifier.md)"

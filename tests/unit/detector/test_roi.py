@@ -66,7 +66,6 @@ def test_a_region_that_loses_its_face_makes_the_next_frame_whole() -> None:
         (100 + roi.MAX_GAP_MS + 1, SIZE, FACE, "too long since the last frame"),
         (50, SIZE, FACE, "a frame older than the last"),
         (200, (1280, 720), FACE, "another frame size"),
-        (200, SIZE, FaceDetections.empty(), "no face to search around"),
         (200, SIZE, CROWD, "more faces than regions are worth"),
     ],
 )
@@ -77,6 +76,18 @@ def test_whole_frame_when_the_last_faces_say_little(
     planner.update("cam", 100, SIZE, faces, None)
     assert planner.regions("cam", captured_ms, size_wh) is None, why
     assert planner.regions("other", 200, SIZE) is None  # a camera never seen
+
+
+def test_a_camera_without_faces_is_searched_whole_every_n_frames_and_not_between() -> None:
+    planner = RoiPlanner(full_every=3)
+    plans = []
+    for k in range(5):
+        regions = planner.regions("cam", 100 * k, SIZE)
+        plans.append(None if regions is None else len(regions))
+        planner.update("cam", 100 * k, SIZE, FaceDetections.empty(), regions)
+    assert plans == [None, 0, 0, None, 0]
+    assert cut_regions(np.zeros((360, 640, 3), np.uint8), np.zeros((0, 4), np.int64)) == []
+    assert len(from_regions([], np.zeros((0, 4), np.int64), SIZE, min_score=0.9, min_size_px=24)) == 0
 
 
 def test_cameras_are_planned_apart_and_forgotten_beyond_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
