@@ -26,7 +26,7 @@ from services.common.boxes import BoxXYXY, iou_matrix
 from services.tracker.association import associate_gated, centre_distance_matrix
 from services.tracker.checkpoint import TrackerState
 from services.tracker.config import TrackerConfig
-from services.tracker.motion import BoxKalman
+from services.tracker.motion import BoxKalman, xyxy_to_cxcywh
 from services.tracker.reorder import SeqReorderer
 from services.tracker.smoothing import LabelHysteresis, OneEuroBox, argmax_label, ema_box, ema_probs
 from services.tracker.tracks import (
@@ -308,8 +308,7 @@ class CameraTracker:
     def _left(self, track: Track, seq: int) -> bool:
         """Whether ``track``'s predicted centre at ``seq`` lies outside the frame (``frame_wh``)."""
         assert self.frame_wh is not None
-        x1, y1, x2, y2 = track.predicted(seq, self.config)[0]
-        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        cx, cy = xyxy_to_cxcywh(track.predicted(seq, self.config)[0])[:2]
         return not (0 <= cx <= self.frame_wh[0] and 0 <= cy <= self.frame_wh[1])
 
     def _new_track(self, seq: int, now: int, obs: Observation, look: Vector | None, hold: bool) -> Track:
@@ -398,16 +397,13 @@ def _direction_costs(
     out = np.zeros((len(tracks), len(faces)), np.float64)
     if not faces:
         return out
-    centres = np.array([((b[0] + b[2]) / 2, (b[1] + b[3]) / 2) for b in faces])
+    centres = np.array([xyxy_to_cxcywh(b)[:2] for b in faces])
     for i, (t, gap) in enumerate(zip(tracks, gaps, strict=True)):
         velocity = t.kalman.mean[4:6]
         speed = float(np.linalg.norm(velocity))
         if speed * gap < 0.25 * height(t.last_box_xyxy):
             continue
-        last = np.array(
-            ((t.last_box_xyxy[0] + t.last_box_xyxy[2]) / 2, (t.last_box_xyxy[1] + t.last_box_xyxy[3]) / 2)
-        )
-        way = centres - last
+        way = centres - xyxy_to_cxcywh(t.last_box_xyxy)[:2]
         lengths = np.linalg.norm(way, axis=1)
         cos = np.where(lengths > 1e-6, way @ velocity / np.maximum(lengths, 1e-6) / speed, 1.0)
         out[i] = (1.0 - cos) / 2
