@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 
@@ -16,6 +17,7 @@ from services.common import codec, keys, registry
 from services.common.image import decode_jpeg
 from services.common.schema import End, Frame, Message, Mode
 from services.common.streams import Batch, StreamClient
+from services.ingest import camera as camera_module
 from services.ingest.camera import CameraReader
 from services.ingest.settings import IngestSettings
 from tests.support.wait import wait_for
@@ -132,6 +134,43 @@ def test_file_job_stopped_while_paused_publishes_no_end(
     thread.join(2)
     assert not thread.is_alive()
     assert not any(isinstance(m, End) for m in messages(redis_client, "job1"))
+
+
+def test_file_job_stopped_while_reading_publishes_no_end_and_resumes_where_it_stood(
+    redis_client: redis.Redis,
+    sample_media: Path,
+    start_reader: Callable[..., tuple[CameraReader, threading.Thread]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # one frame a batch, and the stop comes from inside the job, after its 5th frame: never paused
+    monkeypatch.setattr(camera_module, "FILE_BATCH", 1)
+    publish = CameraReader._publish
+
+    def publish_then_stop(self: CameraReader, frames: list[np.ndarray], mode: Mode) -> None:
+        publish(self, frames, mode)
+        if self.published >= 5 and self.camera.camera_id == "job1" and not resumed.is_set():
+            self.stop.set()
+
+    resumed = threading.Event()
+    monkeypatch.setattr(CameraReader, "_publish", publish_then_stop)
+    uri = str(sample_media / "single_face.mp4")
+    reader, thread = start_reader("job1", uri, "file", file_high_water=1000)
+    thread.join(10)
+    assert not thread.is_alive()
+    assert [m.seq for m in messages(redis_client, "job1")] == [0, 1, 2, 3, 4]  # no End
+    assert camera_hash(redis_client, "job1")["next_seq"] == "5"
+    assert camera_hash(redis_client, "job1")["status"] == "running"
+
+    resumed.set()  # a restarted ingest: the same job, from where it stood
+    config = IngestSettings(
+        redis_url=reader.settings.redis_url, instance="test-ingest-2", file_high_water=1000
+    )
+    again = CameraReader(redis.Redis.from_url(reader.settings.redis_url), config, reader.camera)
+    again.run()
+    again.redis.close()
+    seen = messages(redis_client, "job1")
+    assert [m.seq for m in seen if isinstance(m, Frame)] == list(range(SINGLE_FACE_FRAMES))
+    assert isinstance(seen[-1], End) and seen[-1].error == "" and seen[-1].frames == SINGLE_FACE_FRAMES
 
 
 def assert_failed_job(r: redis.Redis, cam: str, *parts: str) -> None:
