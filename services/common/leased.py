@@ -6,8 +6,9 @@ Entries of other cameras are never delivered to it, so it cannot ack or apply th
 owner. One owner per camera at a time, so per-camera state (a tracker, the events of its tracks) stays
 in one process.
 
-Each commit writes the outputs, the acks and the camera's state keys in one MULTI, under WATCH of the
-leases, so a replica that lost its lease can neither publish nor overwrite its successor's state. A
+Each commit writes the outputs, the acks and the camera's state keys in one script that first checks the
+leases (:data:`_CHECKED`, atomic like a MULTI, one round trip where WATCH, GET and MULTI took three), so a
+replica that lost its lease can neither publish nor overwrite its successor's state. A
 replica that acquires a camera loads the camera's state keys into its handler (:meth:`OwnedHandler.resume`),
 then claims every pending entry of the camera's stream at once (the previous owner is gone: its lease
 lapsed or was released); entries already applied are acked as late duplicates. There is no periodic
@@ -25,7 +26,7 @@ import redis
 
 from services.common import keys
 from services.common.settings import CommonSettings
-from services.common.streams import Batch
+from services.common.streams import Arg, Batch
 from services.common.worker import Handler, Worker
 
 log = logging.getLogger(__name__)
@@ -35,10 +36,25 @@ _RENEW = _OWNED + "redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
 _RELEASE = _OWNED + "redis.call('del', KEYS[1]) end return 0"
 
 
-def _connection_lost(exc: redis.WatchError) -> bool:
-    """Whether ``exc`` is redis-py's word for a timeout or dropped connection while keys were watched."""
-    cause = exc.__cause__ or exc.__context__
-    return isinstance(cause, redis.ConnectionError | redis.TimeoutError)
+#: KEYS: the leases of the cameras in the commit (they route it: a commit's keys share one cluster slot).
+#: ARGV: the owner, then each command as its argument count and its arguments. The commands' own keys are
+#: not declared: Redis checks declared keys against a service's ACL for reading and writing both, and a
+#: service may only write some of them (the tracker, ``tracks:*``); each command is checked as it runs.
+#: Returns the (1-based) leases not held by the owner, having run no command, or {} having run them all.
+_CHECKED = """
+local lost = {}
+for i = 1, #KEYS do
+  if redis.call('get', KEYS[i]) ~= ARGV[1] then lost[#lost + 1] = i end
+end
+if #lost > 0 then return lost end
+local at = 2
+while at <= #ARGV do
+  local n = tonumber(ARGV[at])
+  redis.call(unpack(ARGV, at + 1, at + n))
+  at = at + n + 1
+end
+return lost
+"""
 
 
 class OwnedHandler(Handler, Protocol):
@@ -55,7 +71,7 @@ class OwnedHandler(Handler, Protocol):
 
 class LeasedWorker(Worker):
     """The stream worker with per-camera leases (see the module docstring), through the worker's hooks:
-    :meth:`assign` renews and takes leases, :meth:`commit` writes under WATCH of them, ``teardown``
+    :meth:`assign` renews and takes leases, :meth:`commit` writes where it holds them, ``teardown``
     releases them. ``lease_key(camera)`` names a camera's lease; ``state_keys(camera)`` the keys its
     handler's state lives in (loaded at take-over, written by the handler's batches)."""
 
@@ -89,6 +105,7 @@ class LeasedWorker(Worker):
         self.owned: list[str] = []
         self._renew = self.redis.register_script(_RENEW)
         self._release_lease = self.redis.register_script(_RELEASE)
+        self._checked = self.redis.register_script(_CHECKED)
 
     def teardown(self) -> None:
         for camera_id in self.owned:
@@ -150,10 +167,12 @@ class LeasedWorker(Worker):
                 break
 
     def commit_shard(self, batch: Batch) -> None:
-        """One shard's part of a batch in one MULTI under WATCH of the leases of its cameras: a camera
-        whose lease is no longer this replica's is dropped from it (its entries stay pending for the new
-        owner)."""
-        cameras = (
+        """One shard's part of a batch, written only if this replica still holds the leases of its cameras,
+        in one round trip (:data:`_CHECKED`): a camera whose lease is no longer this replica's is dropped
+        from it (its entries stay pending for the new owner) and the rest is written."""
+        if not batch:
+            return
+        cameras = sorted(
             {m.camera_id for _, m in batch.outputs}
             | {e.message.camera_id for e in batch.acks if e.message is not None}
             | {
@@ -163,44 +182,23 @@ class LeasedWorker(Worker):
                 & (batch.writes.keys() | set(batch.delete_keys) | {s[0] for s in batch.series})
             }
         )
-        if not batch:
+        if not cameras:  # dead letters of malformed entries only: no camera's state in it
+            self.streams.commit(batch)
+            self.account(batch)
             return
-        try:
-            self._commit_watched(batch, cameras)
-        except redis.WatchError as exc:
-            # redis-py reports a timeout or a dropped connection while keys are watched as a WatchError:
-            # it is Redis that is gone (a partition), for the service loop's reconnect and backoff
-            if _connection_lost(exc):
-                raise redis.ConnectionError(f"lost Redis during a watched commit: {exc}") from exc
-            raise
-
-    def _commit_watched(self, batch: Batch, cameras: set[str]) -> None:
-        lease_keys = [self.lease_key(c) for c in sorted(cameras)]
-        with self.redis.pipeline(transaction=True) as pipe:
-            if lease_keys:
-                pipe.watch(*lease_keys)  # type: ignore[no-untyped-call]  # redis-py leaves Pipeline.watch unannotated
-                owners = [pipe.get(k) for k in lease_keys]  # (a cluster pipeline has no MGET)
-                me = self.settings.instance.encode()
-                lost = {c for c, o in zip(sorted(cameras), owners, strict=True) if o != me}
-                if lost:
-                    log.warning("lease lost before commit cameras=%s", ",".join(sorted(lost)))
-                    for camera_id in lost:
-                        self.handler.drop(camera_id)
-                    self.owned = [c for c in self.owned if c not in lost]
-                    batch = self._without(batch, lost)
-            pipe.multi()
-            self.streams.queue(pipe, batch)
-            try:
-                pipe.execute()
-            except redis.WatchError as exc:
-                if _connection_lost(exc):
-                    raise
-                # a lease changed hands between the check and EXEC: the entries stay pending for the owner
-                log.warning("lease changed during commit; dropping cameras=%s", ",".join(sorted(cameras)))
-                for camera_id in cameras:
-                    self.handler.drop(camera_id)
-                return
-        self.account(batch)
+        argv: list[Arg] = [self.settings.instance]
+        for args in self.streams.commands(batch):
+            argv += [len(args), *args]
+        lost_at = self._checked(keys=[self.lease_key(c) for c in cameras], args=argv)
+        if not lost_at:
+            self.account(batch)
+            return
+        lost = {cameras[int(i) - 1] for i in lost_at}
+        log.warning("lease lost before commit cameras=%s", ",".join(sorted(lost)))
+        for camera_id in lost:
+            self.handler.drop(camera_id)
+        self.owned = [c for c in self.owned if c not in lost]
+        self.commit_shard(self._without(batch, lost))
 
     def _without(self, batch: Batch, cameras: set[str]) -> Batch:
         """``batch`` without what belongs to ``cameras`` (their leases are no longer this replica's)."""

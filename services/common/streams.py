@@ -6,9 +6,10 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import redis
+from redis.commands import CoreCommands
 
 from services.common import codec, keys
 from services.common.schema import Message
@@ -260,6 +261,13 @@ class StreamClient:
                 self.queue(pipe, part)
                 pipe.execute()
 
+    def commands(self, batch: Batch) -> list[tuple[Arg, ...]]:
+        """The commands :meth:`queue` sends for ``batch``, each as its arguments (name first), in order:
+        for a script that runs them after a check of its own (``services.common.leased``)."""
+        recorder = _Recorder()
+        self.queue(cast(redis.client.Pipeline, recorder), batch)  # the same methods, recorded
+        return recorder.commands
+
     def queue(self, pipe: redis.client.Pipeline, batch: Batch) -> None:
         """Queue the writes of :meth:`commit` on ``pipe`` (for callers that add their own to the MULTI)."""
         for stream, message in batch.outputs:
@@ -287,6 +295,22 @@ class StreamClient:
             by_stream.setdefault(entry.stream, []).append(entry.entry_id)
         for stream, ids in by_stream.items():
             pipe.xack(stream, self.group, *ids)
+
+
+Arg = bytes | str | int | float
+
+
+class _Recorder(CoreCommands):
+    """redis-py's commands, written down instead of sent: each call appends its arguments."""
+
+    _event_dispatcher: Any = None  # what redis-py's command mixin declares for clients that send
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Arg, ...]] = []
+
+    def execute_command(self, *args: Arg, **options: object) -> _Recorder:
+        self.commands.append(args)
+        return self
 
 
 def has_group(client: redis.Redis, stream: str, group: str) -> bool:

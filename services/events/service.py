@@ -4,7 +4,7 @@
 :class:`EventsWorker` reads the tracks streams in its own consumer group (``events``) and owns each camera
 alone through a lease (:class:`~services.common.leased.LeasedWorker`, as the tracker does). Every commit
 writes the events, the acks of the entries that caused them and the camera's state
-(``keys.events_state``, which holds the seq applied up to) in one MULTI under WATCH of the lease. So an
+(``keys.events_state``, which holds the seq applied up to) in one script that checks the lease. So an
 event is in ``emo:events`` exactly once: a crash before the commit loses its events and its acks together
 (the entries are delivered again and make the same events, with the same ids); after it, the redelivered
 entries are at or below the applied seq and make none.

@@ -6,7 +6,7 @@ and reorder timeouts are gaps; an End marker finishes a file job's camera.
 
 :class:`TrackerWorker` adds ownership and checkpoints through :class:`~services.common.leased.LeasedWorker`
 (one owner per camera by lease; tracks, acks and the camera's checkpoint ``keys.tracker_state(cam)``
-(tracker state + next seq) and live timeline committed in one MULTI under WATCH of the lease; a replica
+(tracker state + next seq) and live timeline committed in one script that checks the lease; a replica
 that acquires a camera loads them and claims every pending entry at once, so the same track ids continue).
 """
 

@@ -227,13 +227,49 @@ def test_timeline_key_holds_segments(redis_url: str, redis_client: redis.Redis) 
     assert redis_client.pttl(keys.timeline(cam)) > 0, "the timeline expires when nobody refreshes it"
 
 
-def test_redis_gone_during_a_watched_commit_is_a_lost_connection(
-    redis_url: str, redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+def tracks_out(cam: str, seq: int) -> tuple[str, Tracks]:
+    out = Tracks(
+        camera_id=cam, seq=seq, captured_ms=0, mode="file", frame_key="", size_wh=(64, 48), tracks=()
+    )
+    return keys.stream("tracks", cam), out
+
+
+def test_a_commit_writes_only_the_cameras_whose_lease_it_still_holds(
+    redis_url: str, redis_client: redis.Redis
 ) -> None:
-    """redis-py reports a timeout while keys are watched as a WatchError; the commit turns it back into a
-    ConnectionError, which the service loop retries after a reconnect (a partitioned tracker used to die
-    of it). Redis is made unresponsive with CLIENT PAUSE right after the WATCH, as a cut link would."""
+    """The lease check and the writes are one script: a camera whose lease another replica took between
+    the worker's renewal and its commit gets none of the batch, the others all of it, in one round trip
+    when every lease is held."""
     from services.common.connect import connect
+    from services.common.streams import Batch
+
+    cams = ["cam-kept", "cam-taken"]
+    for cam in cams:
+        registry.add(redis_client, cam, "file:///clip.mp4", mode="file")
+    settings = TrackerSettings(redis_url=redis_url, instance="g", lease_ms=10_000)
+    worker = TrackerWorker(settings, client=connect(settings), stop=threading.Event())
+    try:
+        assert sorted(worker.assign(cams)) == cams
+        redis_client.execute_command("CONFIG", "RESETSTAT")
+        worker.commit_shard(Batch(outputs=[tracks_out(c, 0) for c in cams]))
+        calls = redis_client.info("commandstats")
+        assert calls["cmdstat_evalsha"]["calls"] == 1 and "cmdstat_exec" not in calls
+        assert [redis_client.xlen(keys.stream("tracks", c)) for c in cams] == [1, 1]
+
+        redis_client.set(keys.tracker_lease("cam-taken"), "usurper", px=60_000)
+        worker.commit_shard(Batch(outputs=[tracks_out(c, 1) for c in cams]))
+        assert [redis_client.xlen(keys.stream("tracks", c)) for c in cams] == [2, 1]
+        assert worker.owned == ["cam-kept"]
+        assert redis_client.get(keys.tracker_lease("cam-taken")) == b"usurper"
+    finally:
+        worker.redis.close()
+
+
+def test_redis_gone_during_a_commit_is_redis_away(redis_url: str, redis_client: redis.Redis) -> None:
+    """A commit that gets no answer (Redis paused with CLIENT PAUSE, as a cut link would leave it) raises
+    what the service loop waits out with a reconnect and backoff (a partitioned tracker once died of it)."""
+    from services.common.connect import connect
+    from services.common.lifecycle import redis_away
     from services.common.streams import Batch
 
     cam = "cam-paused"
@@ -242,29 +278,11 @@ def test_redis_gone_during_a_watched_commit_is_a_lost_connection(
     worker = TrackerWorker(settings, client=connect(settings, socket_timeout=0.3), stop=threading.Event())
     try:
         assert worker.assign([cam]) == [cam]
-        out = Tracks(
-            camera_id=cam, seq=0, captured_ms=0, mode="file", frame_key="", size_wh=(64, 48), tracks=()
-        )
-        real_pipeline = worker.redis.pipeline
-
-        def pausing_pipeline(*args: object, **kwargs: object) -> redis.client.Pipeline:
-            pipe = real_pipeline(*args, **kwargs)  # type: ignore[arg-type]
-            real_watch = pipe.watch
-
-            def watch(*names: str) -> None:
-                real_watch(*names)
-                redis_client.execute_command("CLIENT", "PAUSE", 1500, "ALL")
-
-            pipe.watch = watch  # type: ignore[method-assign]
-            return pipe
-
-        monkeypatch.setattr(worker.redis, "pipeline", pausing_pipeline)
-        with pytest.raises(redis.ConnectionError, match="watched commit"):
-            worker.commit_shard(Batch(outputs=[(keys.stream("tracks", cam), out)]))
-        monkeypatch.undo()
-        time.sleep(1.5)  # the pause ends; the same worker commits again
-        worker.commit_shard(Batch(outputs=[(keys.stream("tracks", cam), out)]))
-        assert redis_client.xlen(keys.stream("tracks", cam)) == 1
+        worker.commit_shard(Batch(outputs=[tracks_out(cam, 0)]))  # the script is loaded
+        redis_client.execute_command("CLIENT", "PAUSE", 1500, "ALL")
+        with pytest.raises(redis.RedisError) as raised:
+            worker.commit_shard(Batch(outputs=[tracks_out(cam, 1)]))
+        assert redis_away(raised.value), raised.value
     finally:
         redis_client.execute_command("CLIENT", "UNPAUSE")
         worker.redis.close()
