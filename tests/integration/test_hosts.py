@@ -52,7 +52,10 @@ def test_hosts_reach_each_other_and_a_partition_cuts_one_off_until_healed(three:
     assert tcp_connect_s(a.address, 22, 1.0) is None, "the test itself still reaches the partitioned host"
     assert connects(b, server), "a partition of one host cut another off"
     a.heal()
-    assert connects(a, server)
+    # on a loaded machine the first SYN after a heal can still be lost: the heal must hold within seconds
+    deadline = time.monotonic() + 10
+    while not connects(a, server):
+        assert time.monotonic() < deadline, "a healed host does not reach the others again"
 
 
 def test_a_host_has_no_route_out_of_the_bridge(three: Hosts) -> None:

@@ -165,15 +165,18 @@ class Host:
         self._shape(down=True)
 
     def heal(self, timeout_s: float = 10) -> None:
-        """Bring the link back; returns once the bridge forwards on it again."""
+        """Bring the link back; returns once the bridge forwards on it again and the host's own end has
+        its carrier back (the kernel reports a carrier change up to a second late, and until then the
+        host's packets are dropped)."""
         _ip("link", "set", self.veth, "up")
         self._shape(down=False)
         deadline = time.monotonic() + timeout_s
-        while (
+        while not (
             "state forwarding"
-            not in subprocess.run(
+            in subprocess.run(
                 ["bridge", "link", "show", "dev", self.veth], capture_output=True, text=True
             ).stdout
+            and "state UP" in _ip("link", "show", "eth0", ns=self.ns).stdout
         ):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.veth} not forwarding {timeout_s} s after the heal")
