@@ -156,10 +156,9 @@ def _to_detections(
 ) -> FaceDetections:
     if boxes is None or points is None or probs is None or len(boxes) == 0:
         return FaceDetections.empty()
-    h, w = frame_hw
-    boxes_xyxy = np.asarray(boxes, np.float32).reshape(-1, 4) * np.tile(scale_xy, 2)
-    boxes_xyxy[:, 0::2] = boxes_xyxy[:, 0::2].clip(0, w)
-    boxes_xyxy[:, 1::2] = boxes_xyxy[:, 1::2].clip(0, h)
-    scores = np.asarray(probs, np.float32).reshape(-1).clip(0.0, 1.0)
-    landmarks_xy = np.asarray(points, np.float32).reshape(-1, 5, 2) * scale_xy
-    return FaceDetections(boxes_xyxy, scores, landmarks_xy)
+    found = FaceDetections(
+        np.asarray(boxes, np.float32).reshape(-1, 4),
+        np.asarray(probs, np.float32).reshape(-1).clip(0.0, 1.0),
+        np.asarray(points, np.float32).reshape(-1, 5, 2),
+    )
+    return found.to_frame(scale_xy, 0.0, (frame_hw[1], frame_hw[0]))

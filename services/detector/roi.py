@@ -136,17 +136,10 @@ def from_regions(
     """The faces of the frame from the detections in its regions: in frame pixels, boxes clipped to it;
     from each region only the kept face (``filter_faces``) nearest its centre, and of two regions that
     found one face (IOU >= 0.5) only the higher score."""
-    w, h = size_wh
     picked: list[FaceDetections] = []
     for dets, (x1, y1, x2, y2) in zip(found, regions.tolist(), strict=True):
-        f = (x2 - x1) / REGION_PX
-        offset = np.array([x1, y1], np.float32)
-        boxes = dets.boxes_xyxy * f + np.tile(offset, 2)
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, w)
-        boxes[:, 1::2] = boxes[:, 1::2].clip(0, h)
-        mapped = filter_faces(
-            FaceDetections(boxes, dets.scores, dets.landmarks_xy * f + offset), min_score, min_size_px
-        )
+        in_frame = dets.to_frame((x2 - x1) / REGION_PX, np.array([x1, y1], np.float32), size_wh)
+        mapped = filter_faces(in_frame, min_score, min_size_px)
         if len(mapped):
             centre = np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0], np.float32)
             gap = np.linalg.norm(

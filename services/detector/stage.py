@@ -70,6 +70,18 @@ class FaceDetections:
         """Select faces by boolean mask, index array or slice."""
         return FaceDetections(self.boxes_xyxy[index], self.scores[index], self.landmarks_xy[index])
 
+    def to_frame(
+        self, scale_xy: np.ndarray | float, offset_xy: np.ndarray | float, size_wh: tuple[int, int]
+    ) -> FaceDetections:
+        """These faces found in a scaled or cut image, in the pixels of the ``size_wh`` frame it came from
+        (frame = image * scale + offset), boxes clipped to the frame."""
+        scale = np.broadcast_to(np.asarray(scale_xy, np.float32), (2,))
+        offset = np.broadcast_to(np.asarray(offset_xy, np.float32), (2,))
+        boxes = self.boxes_xyxy * np.tile(scale, 2) + np.tile(offset, 2)
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, size_wh[0])
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, size_wh[1])
+        return FaceDetections(boxes, self.scores, self.landmarks_xy * scale + offset)
+
 
 class FaceDetector(Protocol):
     """Finds faces in BGR frames."""
